@@ -1,0 +1,1 @@
+"""Host-side conversion: export PyTorch models to ONNX, quantize, validate, build engines."""

@@ -1,0 +1,1 @@
+"""Device-side runtime: torch-free backends (ONNX Runtime, TensorRT, numpy)."""
