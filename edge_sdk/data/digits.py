@@ -1,6 +1,6 @@
 """digits-28: scikit-learn's 1,797 real handwritten digits (8x8, 17 grey levels), resized to 28x28.
 
-The fixed split is stratified and seeded: 70 % train, 10 % val, 20 % test (1,257 / 180 / 360).
+The fixed split is stratified and seeded: 70 % train, 10 % val, 20 % test (1,258 / 179 / 360).
 It is the data behind the shipped ``compact-cnn`` and ``care-tiny`` weights. The resize is
 OpenCV's bicubic on a 2-pixel padded 8x8 -> 24x24 digit, centred on a 28x28 canvas, the way
 MNIST centres a 20x20 digit in 28x28.
