@@ -30,9 +30,9 @@ def add_parser(sub: Any) -> None:
 
 def describe_models() -> list[dict[str, Any]]:
     try:
-        from edge_sdk.zoo.profile import profile_model
-
         import torch  # noqa: F401
+
+        from edge_sdk.zoo.profile import profile_model
         have_torch = True
     except ImportError:
         have_torch = False

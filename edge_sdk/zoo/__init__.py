@@ -28,7 +28,7 @@ def create_model(name: str, pretrained: bool = True, **overrides: Any) -> torch.
     """
     spec = get_spec(name)
     _require_torch(f"creating model {name!r}")
-    model = resolve(spec.builder)(**{**spec.config, **overrides})
+    model: torch.nn.Module = resolve(spec.builder)(**{**spec.config, **overrides})
     if pretrained:
         if not spec.ships_weights:
             raise WeightsError(
