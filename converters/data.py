@@ -1,0 +1,139 @@
+"""Calibration and validation samples for a model source.
+
+Defaults come from the model's own data: digits-28 for digit classifiers (train split to
+calibrate, test split to validate), the synthetic dual-exposure set for emlp (DEF vectors), and
+scikit-image's real sample photographs for the ImageNet-shaped CARE models. A user can point at
+a directory of images (preprocessed as the manifest says) or an ``.npy`` array N x ... .
+Models from outside the zoo are validated on seeded standard-normal inputs unless given data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from converters.sources import ModelSource
+from edge_sdk.errors import DatasetError, EdgeSDKError
+from edge_sdk.preprocess import preprocess_image
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "motorcycle", "colorwheel")
+
+
+@dataclass
+class EvalSet:
+    x: np.ndarray
+    y: np.ndarray | None  # labels (classification) or true illuminants (emlp); None: compare outputs only
+    name: str
+
+
+def _photos(size: tuple[int, int], count: int, seed: int, spec: dict[str, object]) -> np.ndarray:
+    """Random crops of scikit-image's real photographs, preprocessed for an RGB model."""
+    import skimage.data as sk
+
+    rng = np.random.default_rng(seed)
+    imgs = []
+    for name in PHOTOS:
+        fn = getattr(sk, "stereo_motorcycle" if name == "motorcycle" else name)
+        im = fn()
+        im = im[0] if isinstance(im, tuple) else im
+        if im.ndim == 3 and im.shape[2] >= 3:
+            imgs.append(np.ascontiguousarray(im[:, :, 2::-1]))  # RGB -> BGR, OpenCV order
+    out = []
+    for i in range(count):
+        im = imgs[i % len(imgs)]
+        h, w = im.shape[:2]
+        side = int(min(h, w) * rng.uniform(0.5, 1.0))
+        y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        crop = im[y0 : y0 + side, x0 : x0 + side]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        out.append(preprocess_image(np.ascontiguousarray(crop), spec))
+    del size
+    return np.stack(out)
+
+
+def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+    from edge_sdk.data.digits import load_digits28
+
+    return load_digits28(split)
+
+
+def _emlp(split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    from edge_sdk.data.dual_exposure import make_feature_dataset
+
+    x, y = make_feature_dataset(split, n)
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def load_samples(path: Path, src: ModelSource, count: int | None = None) -> np.ndarray:
+    """Samples from a user path: an ``.npy`` array, or a directory (or one file) of images."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"data path not found: {path}")
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as e:
+            raise DatasetError(f"{path}: not a plain numeric .npy array ({e})") from None
+        if arr.ndim < 1 or tuple(arr.shape[1:]) != tuple(src.input_shape):
+            raise DatasetError(
+                f"{path}: expected an array N x {'x'.join(map(str, src.input_shape))}, got shape {arr.shape}"
+            )
+        arr = arr.astype(np.float32)
+    else:
+        import cv2
+
+        files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.suffix.lower() in IMAGE_EXTS)
+        if not files:
+            raise DatasetError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) and not an .npy file")
+        if not src.preprocessing:
+            raise DatasetError(f"{src.name} has no image preprocessing spec; give calibration data as .npy")
+        files = files[:count] if count else files
+        samples = []
+        for f in files:
+            img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise DatasetError(f"{f}: not a readable image")
+            samples.append(preprocess_image(img, src.preprocessing))
+        arr = np.stack(samples)
+    if not np.isfinite(arr).all():
+        raise DatasetError(f"{path}: samples contain NaN or Inf")
+    return arr[:count] if count else arr
+
+
+def calibration_samples(src: ModelSource, path: Path | None = None, count: int | None = None) -> np.ndarray:
+    """Samples for INT8 calibration (training data, never the validation split)."""
+    if path is not None:
+        return load_samples(path, src, count)
+    count = count or 256
+    zoo = src.zoo_name or ""
+    if zoo == "emlp":
+        return _emlp("train", count)[0]
+    if src.preprocessing.get("size") == [28, 28] and zoo:
+        return _digits("train")[0][:count]
+    if zoo.startswith("care-s") or (zoo and src.preprocessing.get("color") == "rgb"):
+        return _photos(tuple(src.input_shape[1:]), min(count, 32), seed=1, spec=src.preprocessing)
+    raise EdgeSDKError(
+        f"{src.name}: no default calibration data for a model outside the zoo; pass --calib DIR_OR_NPY"
+    )
+
+
+def validation_set(src: ModelSource, path: Path | None = None, count: int | None = None) -> EvalSet:
+    """Held-out samples (with labels or true illuminants when the model has them) for parity checks."""
+    if path is not None:
+        return EvalSet(load_samples(path, src, count), None, str(path))
+    zoo = src.zoo_name or ""
+    if zoo == "emlp":
+        x, y = _emlp("test", count or 300)
+        return EvalSet(x, y, "synthetic-dual-exposure/test")
+    if src.preprocessing.get("size") == [28, 28] and zoo:
+        x, y = _digits("test")
+        return EvalSet(x[:count] if count else x, y[:count] if count else y, "digits-28/test")
+    if zoo.startswith("care-s") or (zoo and src.preprocessing.get("color") == "rgb"):
+        return EvalSet(_photos((0, 0), count or 16, seed=2, spec=src.preprocessing), None, "skimage-photos")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((count or 64, *src.input_shape)).astype(np.float32)
+    return EvalSet(x, None, "random-normal(seed=0)")

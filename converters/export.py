@@ -1,0 +1,168 @@
+"""The whole conversion: resolve -> export ONNX -> quantize -> validate -> bundle.
+
+``export()`` is the Python API behind ``edge-sdk export``. When the parity budget is broken it
+raises :class:`ParityError` and leaves no bundle behind, unless ``allow_accuracy_loss=True``,
+which the manifest records.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converters import quantize as q
+from converters.bundle import staged_bundle
+from converters.data import EvalSet, calibration_samples, validation_set
+from converters.onnx_export import DEFAULT_OPSET, check, export_onnx, io_specs
+from converters.parity import ParityReport
+from converters.sources import ModelSource, resolve_model
+from converters.validate import validate_onnx
+from edge_sdk import __version__
+from edge_sdk._io import atomic_write_text
+from edge_sdk.errors import EdgeSDKError, ParityError
+from runtimes.manifest import MANIFEST_NAME, Manifest, TensorSpec, sha256_file
+
+PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "auto")
+ARTIFACT = "model.onnx"
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {"edge-sdk": __version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+            "torch": torch.__version__, "numpy": np.__version__}
+
+
+def build_candidate(
+    src: ModelSource,
+    fp32_path: Path,
+    precision: str,
+    out_path: Path,
+    *,
+    calibration: np.ndarray | None,
+    calib_method: str,
+    per_channel: bool,
+    exclude_nodes: Sequence[str],
+    show_progress: bool,
+) -> dict[str, Any] | None:
+    """Write ``out_path`` in ``precision`` from the FP32 export; returns the calibration summary."""
+    if precision == "fp32":
+        shutil.copyfile(fp32_path, out_path)
+        return None
+    if precision == "fp16":
+        summary = q.convert_fp16(fp32_path, out_path)
+    elif precision == "int8-dynamic":
+        summary = q.quantize_int8_dynamic(fp32_path, out_path)
+    elif precision == "int8":
+        if calibration is None:
+            raise EdgeSDKError("int8 needs calibration samples")
+        summary = q.quantize_int8_static(fp32_path, out_path, calibration, method=calib_method,
+                                         per_channel=per_channel, exclude_nodes=exclude_nodes,
+                                         show_progress=show_progress)
+    else:
+        raise EdgeSDKError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    check(out_path)
+    return summary
+
+
+def export(
+    model: Any,
+    out_dir: str | Path,
+    *,
+    example_input: Any = None,
+    input_shape: Sequence[int] | None = None,
+    precision: str = "fp32",
+    calibration: str | Path | np.ndarray | None = None,
+    calib_count: int | None = None,
+    calib_method: str = "minmax",
+    per_channel: bool = True,
+    exclude_nodes: Sequence[str] = (),
+    opset: int = DEFAULT_OPSET,
+    arch: str | None = None,
+    data: str | Path | None = None,
+    allow_accuracy_loss: bool = False,
+    show_progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Convert ``model`` (zoo name, checkpoint path, ``file.py:factory``, ``.pt2`` or ``nn.Module``)
+    into a validated bundle at ``out_dir``; returns ``out_dir``.
+
+    ``input_shape`` includes the batch dim (e.g. ``(1, 3, 224, 224)``); ``example_input`` (a tensor)
+    can stand in for it. ``calibration`` is a directory of images, an ``.npy`` file or an array;
+    by default the zoo model's own training data. ``data`` overrides the validation samples.
+    """
+    if precision not in PRECISIONS:
+        raise EdgeSDKError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if example_input is not None and input_shape is None:
+        input_shape = tuple(example_input.shape)
+    src = resolve_model(model, arch=arch, input_shape=tuple(input_shape) if input_shape else None)
+    out_dir = Path(out_dir)
+    evalset = validation_set(src, Path(data) if data else None)
+    with tempfile.TemporaryDirectory(prefix="edge-sdk-export-") as work_s:
+        work = Path(work_s)
+        fp32 = work / "fp32.onnx"
+        log(f"exporting {src.name} to ONNX (opset {opset}, dynamic batch)")
+        export_onnx(src.module, src.input_shape, fp32, opset=opset)
+
+        def calib() -> np.ndarray:
+            if isinstance(calibration, np.ndarray):
+                return calibration.astype(np.float32)[:calib_count] if calib_count else calibration
+            return calibration_samples(src, Path(calibration) if calibration else None, calib_count)
+
+        kwargs = {"calib_method": calib_method, "per_channel": per_channel, "exclude_nodes": exclude_nodes,
+                  "show_progress": show_progress}
+        decision = None
+        if precision == "auto":
+            from converters.auto import choose_precision
+
+            precision, summary, report, decision = choose_precision(
+                src, fp32, work, evalset, calib, log=log, **kwargs)
+            shutil.copyfile(work / f"cand-{precision}.onnx", work / ARTIFACT)
+        else:
+            log(f"converting to {precision}")
+            summary = build_candidate(src, fp32, precision, work / ARTIFACT,
+                                      calibration=calib() if precision == "int8" else None, **kwargs)
+            log(f"validating against PyTorch FP32 on {evalset.name} ({len(evalset.x)} samples)")
+            report = validate_onnx(src, work / ARTIFACT, precision, evalset)
+        log(report.summary())
+        if not report.passed:
+            if not allow_accuracy_loss:
+                raise ParityError(
+                    f"{src.name} {precision} breaks its accuracy budget: {'; '.join(report.failures)}. "
+                    "No bundle was written (use --allow-accuracy-loss to keep it anyway)", report)
+            report.override = True
+        manifest = make_manifest(src, work / ARTIFACT, precision, opset, summary, report, evalset)
+        if decision is not None:
+            manifest.extra["auto"] = decision
+        with staged_bundle(out_dir) as stage:
+            shutil.copyfile(work / ARTIFACT, stage / ARTIFACT)
+            atomic_write_text(stage / MANIFEST_NAME, manifest.dumps())
+            from converters.report import render_report
+
+            atomic_write_text(stage / "report.md", render_report(manifest, stage / ARTIFACT))
+    log(f"wrote {out_dir}/ ({ARTIFACT}, {MANIFEST_NAME}, report.md)")
+    return out_dir
+
+
+def make_manifest(src: ModelSource, artifact: Path, precision: str, opset: int, calibration: dict[str, Any] | None,
+                  report: ParityReport, evalset: EvalSet) -> Manifest:
+    inputs, outputs = io_specs(artifact)
+    return Manifest(
+        model=src.name, task=src.task, precision=precision, artifact=ARTIFACT,
+        artifact_sha256=sha256_file(artifact), source_sha256=src.source_sha256,
+        inputs=[TensorSpec(str(t["name"]), tuple(t["shape"]), str(t["dtype"])) for t in inputs],  # type: ignore[arg-type]
+        outputs=[TensorSpec(str(t["name"]), tuple(t["shape"]), str(t["dtype"])) for t in outputs],  # type: ignore[arg-type]
+        opset=opset, sdk_version=__version__, preprocessing=src.preprocessing, labels=src.labels,
+        versions=_versions(), calibration=calibration, parity=report.to_json(),
+        accuracy_override=report.override,
+        extra={"source": src.source, "input_shape": list(src.input_shape), "validation_data": evalset.name},
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )

@@ -1,0 +1,81 @@
+"""Step 1: PyTorch module -> plain single-file ONNX with a dynamic batch, checked by onnx's checker."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+from edge_sdk._io import atomic_path
+from edge_sdk.errors import EdgeSDKError
+
+DEFAULT_OPSET = 18
+INPUT_NAME = "input"
+
+
+def export_onnx(
+    module: torch.nn.Module,
+    input_shape: tuple[int, ...],
+    path: Path,
+    *,
+    opset: int = DEFAULT_OPSET,
+    output_names: list[str] | None = None,
+    verbose: bool = False,
+) -> Path:
+    """Export with torch's dynamo exporter; the batch dim is symbolic ("batch").
+
+    ``input_shape`` is one sample without the batch. The example batch is 2 because torch.export
+    specialises dims of size 1. The result is one file (no external data) that passes
+    ``onnx.checker.check_model(full_check=True)``.
+    """
+    module = module.eval()
+    example = torch.randn((2, *input_shape), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = module(example)
+    n_out = len(out) if isinstance(out, (tuple, list)) else 1
+    names = output_names or (["output"] if n_out == 1 else [f"output{i}" for i in range(n_out)])
+    dynamic = {INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}}
+    sink = io.StringIO()
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        redirect = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(sink)
+        try:
+            with redirect, torch.no_grad():
+                torch.onnx.export(
+                    module, (example,), str(tmp), dynamo=True, external_data=False, opset_version=opset,
+                    input_names=[INPUT_NAME], output_names=names, dynamic_axes=dynamic,
+                )
+        except Exception as e:
+            last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            raise EdgeSDKError(f"ONNX export failed ({type(e).__name__}): {last}") from e
+        check(tmp)
+    return path
+
+
+def check(path: Path | str) -> None:
+    """onnx's full checker (with shape inference); raises EdgeSDKError on any violation."""
+    try:
+        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise EdgeSDKError(f"{path} fails onnx.checker: {str(e).splitlines()[0]}") from e
+
+
+def io_specs(path: Path | str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Names, shapes (symbolic dims as strings) and numpy dtypes of a model's inputs and outputs."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    model = onnx.load(str(path), load_external_data=False)
+
+    def spec(v: onnx.ValueInfoProto) -> dict[str, object]:
+        t = v.type.tensor_type
+        shape = [d.dim_param if d.dim_param else d.dim_value for d in t.shape.dim]
+        return {"name": v.name, "shape": shape, "dtype": str(tensor_dtype_to_np_dtype(t.elem_type))}
+
+    inits = {i.name for i in model.graph.initializer}
+    return [spec(v) for v in model.graph.input if v.name not in inits], [spec(v) for v in model.graph.output]

@@ -1,0 +1,49 @@
+"""A human-readable conversion report (``report.md``) written beside every bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtimes.manifest import Manifest
+
+
+def render_report(m: Manifest, artifact: Path) -> str:
+    size_kb = artifact.stat().st_size / 1024
+    lines = [
+        f"# {m.model} — {m.precision}",
+        "",
+        f"- artifact: `{m.artifact}` ({size_kb:.1f} KiB, sha256 `{m.artifact_sha256[:16]}…`)",
+        f"- task: {m.task}; opset {m.opset}; created {m.created}",
+        "- inputs: " + ", ".join(f"`{t.name}` {list(t.shape)} {t.dtype}" for t in m.inputs),
+        "- outputs: " + ", ".join(f"`{t.name}` {list(t.shape)} {t.dtype}" for t in m.outputs),
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in m.versions.items()),
+        "",
+        "## Parity against PyTorch FP32",
+        "",
+    ]
+    p = m.parity or {}
+    if p:
+        met = p["metric"]
+        verdict = "pass" if p["passed"] else ("**overridden** (--allow-accuracy-loss)" if p["override"] else "FAIL")
+        lines += [
+            f"Data: {p['dataset']} ({p['samples']} samples). Budget: {p['budget']['rule']}. Verdict: {verdict}.",
+            "",
+            "| output | max abs | mean abs | cosine | argmax agreement |",
+            "|---|---|---|---|---|",
+        ]
+        for name, s in p["outputs"].items():
+            agree = f"{100 * s['argmax_agreement']:.2f} %" if "argmax_agreement" in s else "—"
+            lines.append(f"| {name} | {s['max_abs']:.3g} | {s['mean_abs']:.3g} | {s['cosine']:.6f} | {agree} |")
+        lines += ["", f"Task metric `{met['name']}`: reference {met['reference']:.4g}, candidate "
+                      f"{met['candidate']:.4g}, Δ {met['delta']:+.4g} {met['unit']}."]
+    if m.calibration:
+        lines += ["", "## Calibration", ""] + [f"- {k}: {v}" for k, v in m.calibration.items()]
+    auto = m.extra.get("auto")
+    if auto:
+        lines += ["", "## Precision choice (--precision auto)", "", "| precision | median latency (ms) | size (KiB) | "
+                  "metric Δ | within budget |", "|---|---|---|---|---|"]
+        for row in auto["candidates"]:
+            lines.append(f"| {row['precision']} | {row['latency_ms']:.4f} | {row['size_kib']:.1f} | "
+                         f"{row['delta']:+.4g} | {'yes' if row['passed'] else 'no'} |")
+        lines += ["", auto["reason"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,69 @@
+"""Image preprocessing as the manifest describes it (numpy + OpenCV; no torch).
+
+The spec is the bundle's ``preprocessing`` dict::
+
+    {"layout": "NCHW", "color": "gray" | "rgb", "size": [H, W], "scale": 1/255,
+     "mean": [...], "std": [...]}
+
+Frames arrive as OpenCV gives them: H x W (gray) or H x W x 3 (BGR), uint8 or uint16 (scaled to
+the uint8 range), or float in [0, 1]. Colour frames given to a gray model are converted, and the
+reverse: gray frames given to an RGB model are replicated to three channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edge_sdk.errors import InputError
+
+
+def to_unit_float(frame: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float frame -> float32 in [0, 1]."""
+    if frame.dtype == np.uint8:
+        return frame.astype(np.float32) * (1.0 / 255.0)
+    if frame.dtype == np.uint16:
+        return frame.astype(np.float32) * (1.0 / 65535.0)
+    if np.issubdtype(frame.dtype, np.floating):
+        return frame.astype(np.float32, copy=False)
+    raise InputError(f"frame: expected uint8, uint16 or float pixels, got {frame.dtype}")
+
+
+def preprocess_image(frame: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """One frame -> one C x H x W float32 sample for the model."""
+    import cv2
+
+    if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.size == 0:
+        got = getattr(frame, "shape", type(frame).__name__)
+        raise InputError(f"frame: expected an H x W or H x W x C image, got {got}")
+    if frame.ndim == 3 and frame.shape[2] not in (1, 3, 4):
+        raise InputError(f"frame: expected 1, 3 or 4 channels, got {frame.shape[2]}")
+    img = to_unit_float(frame)
+    if not np.isfinite(img).all():
+        raise InputError("frame: contains NaN or Inf")
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    color = spec.get("color", "rgb")
+    if color == "gray":
+        if img.ndim == 3 and img.shape[2] == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        img = img.reshape(img.shape[0], img.shape[1])
+    else:
+        if img.ndim == 2 or img.shape[2] == 1:
+            img = cv2.cvtColor(img.reshape(img.shape[0], img.shape[1]), cv2.COLOR_GRAY2RGB)
+        else:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    h, w = spec.get("size", img.shape[:2])
+    if img.shape[:2] != (h, w):
+        shrink = img.shape[0] > h or img.shape[1] > w
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    chw = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
+    scale = float(spec.get("scale", 1 / 255)) * 255.0  # pixels are already in [0, 1]
+    mean = np.asarray(spec.get("mean", [0.0]), np.float32).reshape(-1, 1, 1)
+    std = np.asarray(spec.get("std", [1.0]), np.float32).reshape(-1, 1, 1)
+    return np.ascontiguousarray((chw * scale - mean) / std, dtype=np.float32)
+
+
+def preprocess_batch(frames: list[np.ndarray], spec: dict[str, Any]) -> np.ndarray:
+    return np.stack([preprocess_image(f, spec) for f in frames]) if frames else np.zeros((0,), np.float32)
