@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"ok": True, "bundle": str(out), "manifest": manifest.to_json()})
     else:
-        print(f"{out}: {manifest.model} {manifest.precision} — {(manifest.parity or {}).get('budget', {}).get('rule')}: "
-              f"{'pass' if (manifest.parity or {}).get('passed') else 'overridden'}")
+        parity = manifest.parity or {}
+        verdict = "within budget" if parity.get("passed") else "OVER BUDGET (--allow-accuracy-loss)"
+        print(f"{out}: {manifest.model} {manifest.precision}, {verdict}: {parity.get('budget', {}).get('rule')}")
     return 0

@@ -161,5 +161,6 @@ def load_mnist_dir(
         raise DatasetError(
             f"{lbl_path}: label {int(labels[bad])} at index {bad} is out of range 0..{num_classes - 1}"
         )
-    x = (images.astype(np.float32) / 255.0)[:, None]
+    x = images.astype(np.float32)[:, None]
+    x /= 255.0
     return x, labels.astype(np.int64)

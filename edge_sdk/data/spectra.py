@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,9 +146,19 @@ def photo_linear_srgb(key: str) -> np.ndarray:
 
             img = skd.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(skd, name)()
         elif source == "sklearn":
-            from sklearn.datasets import load_sample_image
+            # read the file scikit-learn ships directly: importing sklearn itself takes ~1 s
+            import importlib.util
 
-            img = load_sample_image(name)
+            import cv2
+
+            spec = importlib.util.find_spec("sklearn")
+            if spec is None or not spec.submodule_search_locations:
+                raise ImportError("sklearn")
+            path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "images" / name
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise DatasetError(f"photo {key!r}: cannot read {path}")
+            img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         else:
             raise DatasetError(f"unknown photo source {source!r} in {key!r}")
     except ImportError as e:  # pragma: no cover - host extra
