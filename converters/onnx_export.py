@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import threading
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from edge_sdk.errors import EdgeSDKError
 
 DEFAULT_OPSET = 18
 INPUT_NAME = "input"
+_EXPORT_LOCK = threading.Lock()  # torch.export traces with process-global state: one at a time
 
 
 def export_onnx(
@@ -46,7 +48,7 @@ def export_onnx(
         warnings.simplefilter("ignore")
         redirect = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(sink)
         try:
-            with redirect, torch.no_grad():
+            with _EXPORT_LOCK, redirect, torch.no_grad():
                 torch.onnx.export(
                     module, (example,), str(tmp), dynamo=True, external_data=False, opset_version=opset,
                     input_names=[INPUT_NAME], output_names=names, dynamic_axes=dynamic,

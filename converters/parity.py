@@ -10,14 +10,16 @@ Budgets (drop of the task metric, candidate vs PyTorch FP32, on held-out data):
   =====================  =========  =========  ===================
   classification top-1   0.1 pp     0.1 pp     0.5 pp
   illuminant mean angle  0.01 deg   0.05 deg   0.15 deg
-  no labels (cosine)     0.9999     0.999      0.98
+  no labels (SQNR, min)  60 dB      40 dB      25 dB
   =====================  =========  =========  ===================
 
 Models without labelled data (architecture-only CARE, models from outside the zoo) are judged on
-output similarity: the mean cosine similarity between candidate and reference outputs per sample.
-A classifier's decision depends on the direction of its logit vector, not its scale, so cosine
-is the task-free measure closest to "same predictions"; 0.98 for INT8 is what per-channel
-symmetric INT8 reaches on trained CNNs here, and a model that misses it is noticeably distorted.
+output fidelity by the signal-to-quantization-noise ratio SQNR = 10·log10(Σ reference² /
+Σ (candidate − reference)²), the measure PyTorch's quantization numeric suite uses. 25 dB keeps the
+error below ~6 % of the output's RMS: per-channel symmetric INT8 reaches 35–45 dB on the zoo's
+networks, while a badly calibrated model (inputs clipped to a constant) lands near 15 dB even
+though its outputs still have cosine similarity ~0.98 with the reference. FP16 rounding gives
+> 50 dB, FP32 reordering > 100 dB.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from converters.data import EvalSet
 BUDGETS: dict[str, dict[str, float]] = {
     "classification": {"fp32": 0.1, "fp16": 0.1, "int8": 0.5, "int8-dynamic": 0.5},
     "illuminant-estimation": {"fp32": 0.01, "fp16": 0.05, "int8": 0.15, "int8-dynamic": 0.15},
-    "cosine": {"fp32": 0.9999, "fp16": 0.999, "int8": 0.98, "int8-dynamic": 0.98},
+    "sqnr": {"fp32": 60.0, "fp16": 40.0, "int8": 25.0, "int8-dynamic": 25.0},
 }
 
 
@@ -78,6 +80,15 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.where(den > 0, num / np.maximum(den, 1e-300), 1.0)))
 
 
+def sqnr_db(ref: np.ndarray, cand: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio in dB (capped at 200 dB for exact matches)."""
+    signal = float(np.sum(ref.astype(np.float64) ** 2))
+    noise = float(np.sum((cand.astype(np.float64) - ref.astype(np.float64)) ** 2))
+    if noise <= signal * 1e-20:
+        return 200.0
+    return float(10.0 * np.log10(max(signal, 1e-300) / noise))
+
+
 def compare(
     model: str,
     precision: str,
@@ -92,7 +103,7 @@ def compare(
         cand = candidate[name].astype(np.float64)
         diff = np.abs(cand - ref.astype(np.float64))
         stats = {"max_abs": float(diff.max(initial=0.0)), "mean_abs": float(diff.mean()) if diff.size else 0.0,
-                 "cosine": _cosine(ref, cand)}
+                 "cosine": _cosine(ref, cand), "sqnr_db": sqnr_db(ref, cand)}
         if ref.ndim == 2 and ref.shape[1] > 1:
             stats["argmax_agreement"] = float(np.mean(ref.argmax(1) == cand.argmax(1)))
         outputs[name] = stats
@@ -112,11 +123,11 @@ def compare(
         passed = metric["delta"] <= limit + 1e-12
         rule = f"mean angular error increase <= {limit} deg"
     else:
-        cos = outputs[first]["cosine"]
-        metric = {"name": "output_cosine", "unit": "", "reference": 1.0, "candidate": cos, "delta": cos - 1.0}
-        limit = BUDGETS["cosine"][precision]
-        passed = cos >= limit
-        rule = f"mean output cosine similarity >= {limit}"
+        worst = min(s["sqnr_db"] for s in outputs.values())
+        metric = {"name": "output_sqnr", "unit": "dB", "reference": 200.0, "candidate": worst, "delta": worst - 200.0}
+        limit = BUDGETS["sqnr"][precision]
+        passed = worst >= limit
+        rule = f"output SQNR >= {limit} dB"
     failures = [] if passed else [f"{first}: {metric['name']} {metric['candidate']:.4g} vs reference "
                                   f"{metric['reference']:.4g} breaks the budget ({rule})"]
     for name, stats in outputs.items():

@@ -69,6 +69,14 @@ def _preprocess(src: Path, dst: Path) -> None:
 
     with _quiet():
         quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    # The dynamo exporter records value_info for initializers too; the quantizer rewrites some
+    # weights (e.g. transposes Gemm's B) and onnx shape inference then trips on the stale entry.
+    model = onnx.load(str(dst))
+    inits = {i.name for i in model.graph.initializer}
+    keep = [v for v in model.graph.value_info if v.name not in inits]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(keep)
+    onnx.save(model, str(dst))
 
 
 def quantize_int8_static(
@@ -92,7 +100,9 @@ def quantize_int8_static(
         raise EdgeSDKError("INT8 calibration needs at least one sample")
     calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
              "percentile": CalibrationMethod.Percentile}[method]
-    extra: dict[str, Any] = {"ActivationSymmetric": True, "WeightSymmetric": True}
+    # QuantizeBias=False keeps biases float: TensorRT's parser rejects int32 biases behind a
+    # DequantizeLinear (onnx-tensorrt#850), and it fuses float biases into INT8 convs itself.
+    extra: dict[str, Any] = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
     if method == "percentile":
         extra["CalibPercentile"] = 99.99
     with tempfile.TemporaryDirectory() as tmpdir, atomic_path(out_path) as tmp:

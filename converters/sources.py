@@ -107,18 +107,42 @@ def from_factory(target: str, input_shape: tuple[int, ...] | None) -> ModelSourc
     )
 
 
+class _ExportedModule(torch.nn.Module):
+    """Wraps ``ExportedProgram.module()``, which refuses ``.eval()``/``.train()`` (it is already
+    an inference graph), so it can be handled like any other module."""
+
+    def __init__(self, graph_module: torch.nn.Module) -> None:
+        super().__init__()
+        self.graph_module = graph_module
+
+    def train(self, mode: bool = True) -> _ExportedModule:
+        return self
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.graph_module(x)
+
+
 def from_exported_program(path: Path, input_shape: tuple[int, ...] | None) -> ModelSource:
     try:
         ep = torch.export.load(str(path))
     except Exception as e:
         raise WeightsError(f"{path} is not a readable torch.export program: {type(e).__name__}: {e}") from None
+    placeholders = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs]
+    val = placeholders[0].meta.get("val") if len(placeholders) == 1 else None
+    if val is None:
+        raise EdgeSDKError(f"{path}: expected a program with exactly one tensor input")
+    if isinstance(val.shape[0], int):
+        raise EdgeSDKError(
+            f"{path} was exported with a fixed batch of {val.shape[0]}; bundles need a dynamic batch. Re-export with "
+            "torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim('batch')},))"
+        )
     if input_shape is None:
         args = ep.example_inputs[0] if ep.example_inputs else ()
         if not args or not isinstance(args[0], torch.Tensor):
             raise EdgeSDKError(f"{path}: cannot infer the input shape; pass --input-shape")
         input_shape = tuple(args[0].shape)
     return ModelSource(
-        module=ep.module(), name=path.stem, task="generic", input_shape=input_shape[1:],
+        module=_ExportedModule(ep.module()), name=path.stem, task="generic", input_shape=input_shape[1:],
         source={"kind": "exported-program", "path": str(path.resolve())}, source_sha256=sha256_file(path),
     )
 

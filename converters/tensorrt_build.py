@@ -299,16 +299,29 @@ def build_engine(
     import tensorrt as trt
 
     log(f"building TensorRT {trt.__version__} {precision} engine from {onnx_path.name}, may take minutes")
-    log("equivalent command: " + trtexec_command(
-        onnx_path, engine_path, precision, workspace=workspace, timing_cache=timing_cache,
-        version_compatible=version_compatible, max_batch=max_batch, opt_batch=opt_batch,
-    ))
     t0 = time.perf_counter()
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(0)  # TensorRT 10: explicit batch always; weakly typed
     _parse_onnx(network, logger, onnx_path)
+    inputs = []
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        dims = tensor.shape
+        inputs.append((tensor.name, [dims[k] if dims[k] >= 0 else None for k in range(len(dims))]))
+    log("equivalent command: " + trtexec_command(
+        onnx_path, engine_path, precision, workspace=workspace, timing_cache=timing_cache,
+        version_compatible=version_compatible, max_batch=max_batch, opt_batch=opt_batch, inputs=inputs,
+    ))
+    if precision == "int8" and not any(
+        network.get_layer(i).type in (trt.LayerType.QUANTIZE, trt.LayerType.DEQUANTIZE)
+        for i in range(network.num_layers)
+    ):
+        raise EngineBuildError(
+            f"{onnx_path} has no QuantizeLinear/DequantizeLinear nodes: int8 engines use explicit quantization, "
+            "so quantize the model first (edge-sdk export --precision int8)"
+        )
 
     config = builder.create_builder_config()
     static_batch = _add_profile(builder, network, config, max_batch, opt_batch)
@@ -339,7 +352,7 @@ def build_engine(
     if serialized is None:
         raise EngineBuildError(
             f"TensorRT failed to build an engine from {onnx_path} (see the TensorRT errors above); "
-            f"try: {trtexec_command(onnx_path, engine_path, precision)} --verbose"
+            f"try: {trtexec_command(onnx_path, engine_path, precision, inputs=inputs)} --verbose"
         )
     with atomic_path(engine_path) as tmp:
         with open(tmp, "wb") as f:
@@ -376,21 +389,30 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def engine_key_matches(entry: dict[str, Any], *, onnx_sha256: str) -> tuple[bool, str]:
+def engine_key_matches(
+    entry: dict[str, Any],
+    *,
+    onnx_sha256: str,
+    tensorrt_version: str | None = None,
+    compute_capability: str | None = None,
+) -> tuple[bool, str]:
     """Whether a manifest engine entry still fits this ONNX file, TensorRT version and GPU.
 
     Returns ``(True, "")`` or ``(False, reason)``. The TensorRT version and compute capability are only
     compared where TensorRT is importable / a GPU is found (a host without them can still check the hash).
     A version-compatible plan is accepted by any TensorRT of the same major version at least as new.
+    ``tensorrt_version`` / ``compute_capability`` default to what this machine has.
     """
     name = entry.get("file", "engine")
     if entry.get("source_sha256") != onnx_sha256:
         return False, f"{name} was built from a different ONNX file (source sha256 differs): rebuild it"
-    try:
-        import tensorrt
-    except ImportError:
-        return True, ""
-    built, here = str(entry.get("tensorrt_version", "")), str(tensorrt.__version__)
+    if tensorrt_version is None:
+        try:
+            import tensorrt
+        except ImportError:
+            return True, ""
+        tensorrt_version = str(tensorrt.__version__)
+    built, here = str(entry.get("tensorrt_version", "")), tensorrt_version
     if entry.get("version_compatible"):
         b, h = _version_tuple(built), _version_tuple(here)
         if not b or b[0] != h[0] or h < b:
@@ -400,7 +422,7 @@ def engine_key_matches(entry: dict[str, Any], *, onnx_sha256: str) -> tuple[bool
             )
     elif _version_tuple(built) != _version_tuple(here):
         return False, f"{name} was built with TensorRT {built or '?'}, this machine has {here}: rebuild it"
-    cap = gpu_info()["compute_capability"]
+    cap = compute_capability or gpu_info()["compute_capability"]
     if cap != "unknown" and entry.get("compute_capability") != cap:
         return False, (
             f"{name} was built for compute capability {entry.get('compute_capability', '?')} "
