@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class EvalSet:
     name: str
 
 
-def _photos(size: tuple[int, int], count: int, seed: int, spec: dict[str, object]) -> np.ndarray:
+def _photos(count: int, seed: int, spec: dict[str, Any]) -> np.ndarray:
     """Random crops of scikit-image's real photographs, preprocessed for an RGB model."""
     import skimage.data as sk
 
@@ -51,7 +52,6 @@ def _photos(size: tuple[int, int], count: int, seed: int, spec: dict[str, object
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         out.append(preprocess_image(np.ascontiguousarray(crop), spec))
-    del size
     return np.stack(out)
 
 
@@ -101,7 +101,8 @@ def load_samples(path: Path, src: ModelSource, count: int | None = None) -> np.n
         arr = np.stack(samples)
     if not np.isfinite(arr).all():
         raise DatasetError(f"{path}: samples contain NaN or Inf")
-    return arr[:count] if count else arr
+    out: np.ndarray = arr[:count] if count else arr
+    return out
 
 
 def calibration_samples(src: ModelSource, path: Path | None = None, count: int | None = None) -> np.ndarray:
@@ -115,7 +116,7 @@ def calibration_samples(src: ModelSource, path: Path | None = None, count: int |
     if src.preprocessing.get("size") == [28, 28] and zoo:
         return _digits("train")[0][:count]
     if zoo.startswith("care-s") or (zoo and src.preprocessing.get("color") == "rgb"):
-        return _photos(tuple(src.input_shape[1:]), min(count, 32), seed=1, spec=src.preprocessing)
+        return _photos(min(count, 32), seed=1, spec=src.preprocessing)
     raise EdgeSDKError(
         f"{src.name}: no default calibration data for a model outside the zoo; pass --calib DIR_OR_NPY"
     )
@@ -133,7 +134,7 @@ def validation_set(src: ModelSource, path: Path | None = None, count: int | None
         x, y = _digits("test")
         return EvalSet(x[:count] if count else x, y[:count] if count else y, "digits-28/test")
     if zoo.startswith("care-s") or (zoo and src.preprocessing.get("color") == "rgb"):
-        return EvalSet(_photos((0, 0), count or 16, seed=2, spec=src.preprocessing), None, "skimage-photos")
+        return EvalSet(_photos(count or 16, seed=2, spec=src.preprocessing), None, "skimage-photos")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((count or 64, *src.input_shape)).astype(np.float32)
     return EvalSet(x, None, "random-normal(seed=0)")

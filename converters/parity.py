@@ -111,7 +111,7 @@ def compare(
     ref, cand = reference[first], candidate[first]
     if task == "classification" and data.y is not None:
         r, c = float(np.mean(ref.argmax(1) == data.y)), float(np.mean(cand.argmax(1) == data.y))
-        metric = {"name": "top1", "unit": "pp", "reference": 100 * r, "candidate": 100 * c,
+        metric: dict[str, Any] = {"name": "top1", "unit": "pp", "reference": 100 * r, "candidate": 100 * c,
                   "delta": 100 * (c - r)}
         limit = BUDGETS["classification"][precision]
         passed = -metric["delta"] <= limit + 1e-9

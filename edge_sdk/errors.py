@@ -9,9 +9,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from runtimes.errors import BackendUnavailableError, EdgeSDKError, InputError, ManifestError
 
-class EdgeSDKError(Exception):
-    """Root of every error edge-sdk raises on purpose."""
+__all__ = [
+    "BackendUnavailableError", "DatasetError", "EdgeSDKError", "InputError", "ManifestError",
+    "MissingDependencyError", "ParityError", "SourceError", "UnknownModelError", "WeightsError",
+]
 
 
 class UnknownModelError(EdgeSDKError, KeyError):
@@ -34,18 +37,6 @@ class WeightsError(EdgeSDKError):
 
 class DatasetError(EdgeSDKError):
     """A dataset file or directory is missing or malformed."""
-
-
-class BackendUnavailableError(EdgeSDKError):
-    """A backend library is not installed or cannot run here. The message says what to install."""
-
-
-class ManifestError(EdgeSDKError):
-    """A bundle manifest is missing, malformed, or does not match its artifact."""
-
-
-class InputError(EdgeSDKError, ValueError):
-    """An input has the wrong name, dtype, shape or values. The message names the tensor."""
 
 
 class ParityError(EdgeSDKError):

@@ -1,1 +1,14 @@
-"""Device-side runtime: torch-free backends (ONNX Runtime, TensorRT, numpy)."""
+"""Device-side runtime: torch-free backends (ONNX Runtime, TensorRT, numpy) behind one Session API.
+
+    import runtimes
+    sess = runtimes.load("bundles/compact-cnn")      # or edge_sdk.load(...)
+    logits = sess(x)                                  # single input; sess.run({"input": x}) in general
+
+Backend libraries are imported when a backend loads, never at import time.
+"""
+
+from runtimes.loader import available_backends, load
+from runtimes.manifest import Manifest, read_manifest
+from runtimes.session import Session, TensorInfo
+
+__all__ = ["Manifest", "Session", "TensorInfo", "available_backends", "load", "read_manifest"]

@@ -1,10 +1,23 @@
-"""The runtime's errors are the SDK's errors: one root, importable without edge_sdk's extras."""
+"""The root of every error edge-sdk raises on purpose, defined at the lowest layer (the runtime),
+so the device path needs nothing else. ``edge_sdk.errors`` re-exports these and adds the rest."""
 
-from edge_sdk.errors import (
-    BackendUnavailableError,
-    EdgeSDKError,
-    InputError,
-    ManifestError,
-)
+from __future__ import annotations
+
+
+class EdgeSDKError(Exception):
+    """Root of every error edge-sdk raises on purpose."""
+
+
+class BackendUnavailableError(EdgeSDKError):
+    """A backend library is not installed or cannot run here. The message says what to install."""
+
+
+class ManifestError(EdgeSDKError):
+    """A bundle or manifest is missing, malformed, or does not match its artifact."""
+
+
+class InputError(EdgeSDKError, ValueError):
+    """An input has the wrong name, dtype, shape or values. The message names the tensor."""
+
 
 __all__ = ["BackendUnavailableError", "EdgeSDKError", "InputError", "ManifestError"]

@@ -69,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
         from edge_sdk.training.evaluate import evaluate_classifier
 
         dataset = detect_dataset(args.data) if args.data else "digits-28"
-        res = evaluate_classifier(model, dataset=dataset, split="test", data_dir=args.data)
+        pre = spec.preprocessing
+        res = evaluate_classifier(model, dataset=dataset, split="test", data_dir=args.data,
+                                  mean=pre.get("mean"), std=pre.get("std"))
         if args.json:
             print_json({"model": spec.name, "dataset": dataset, "split": "test", **res})
         else:

@@ -31,7 +31,7 @@ precisions:
   auto          build each, measure latency here and accuracy, keep the fastest within budget
 
 budgets (drop vs PyTorch FP32): top-1 0.1 pp (fp16) / 0.5 pp (int8); emlp mean angular error
-0.05 deg (fp16) / 0.15 deg (int8); models without labels: output cosine >= 0.999 / 0.98.
+0.05 deg (fp16) / 0.15 deg (int8); models without labels: output SQNR >= 40 / 25 dB.
 
 examples:
   edge-sdk export compact-cnn -o bundles/compact-cnn-int8 --precision int8

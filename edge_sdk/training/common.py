@@ -93,7 +93,7 @@ def fit(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
             n += len(idx)
         last = total / max(1, n)
         del epoch

@@ -1,0 +1,78 @@
+"""``load(path, backend=...)``: a bundle directory or a bare ``.onnx`` / ``.engine`` file -> Session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from runtimes.backends import AUTO_ORDER, BACKENDS, backend_class
+from runtimes.errors import BackendUnavailableError, EdgeSDKError, ManifestError
+from runtimes.manifest import MANIFEST_NAME, Manifest, read_manifest, verified_artifact
+from runtimes.session import Session
+
+
+def load(path: str | os.PathLike[str], backend: str = "auto", **options: Any) -> Session:
+    """Load a model for inference.
+
+    ``path``: a bundle directory (manifest checked, artifact hash verified) or a bare ``.onnx`` /
+    ``.engine`` file. ``backend``: ``"auto"`` (TensorRT for engines, else ONNX Runtime), or one of
+    ``"onnxruntime"``, ``"tensorrt"``, ``"numpy"``. ``options`` go to the backend, e.g.
+    ``threads=1``, ``providers=[...]``, ``engine_cache_dir=...`` (onnxruntime), ``rebuild=False``
+    (tensorrt), ``allow_nonfinite=True`` (all).
+    """
+    path = Path(path)
+    if backend != "auto" and backend not in BACKENDS:
+        raise EdgeSDKError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")
+    manifest: Manifest | None = None
+    bundle: Path | None = None
+    if path.is_dir():
+        bundle = path
+        manifest = read_manifest(path)
+        artifact = verified_artifact(path, manifest)
+    elif path.is_file():
+        if path.suffix not in AUTO_ORDER:
+            raise ManifestError(f"{path}: expected a bundle directory, an .onnx or an .engine file")
+        artifact = path
+        sidecar = path.parent / MANIFEST_NAME
+        if sidecar.is_file():
+            m = read_manifest(path.parent)
+            if (path.parent / m.artifact).resolve() == path.resolve():
+                manifest = m
+                verified_artifact(path.parent, m)
+    else:
+        raise ManifestError(f"model not found: {path}")
+    names = AUTO_ORDER[artifact.suffix] if backend == "auto" else (backend,)
+    if bundle is not None and "tensorrt" in names:
+        options.setdefault("bundle", bundle)
+    if backend == "tensorrt" and artifact.suffix == ".onnx" and bundle is None:
+        raise ManifestError("the tensorrt backend builds engines from bundles; export one with edge-sdk export")
+    errors: list[str] = []
+    for name in names:
+        cls = backend_class(name)
+        try:
+            session: Session = cls(artifact, manifest, **({k: v for k, v in options.items()
+                                                           if k != "bundle" or name == "tensorrt"}))
+            return session
+        except BackendUnavailableError as e:
+            if backend != "auto":
+                raise
+            errors.append(f"{name}: {e}")
+    raise BackendUnavailableError("no backend can run " + str(path) + ": " + "; ".join(errors))
+
+
+def available_backends() -> dict[str, str]:
+    """Which backends can be imported here: name -> "ok" or the reason it cannot."""
+    import importlib
+
+    needs = {"onnxruntime": ("onnxruntime",), "numpy": ("onnx",), "tensorrt": ("tensorrt", "polygraphy")}
+    out = {}
+    for name, mods in needs.items():
+        missing = []
+        for m in mods:
+            try:
+                importlib.import_module(m)
+            except ImportError:
+                missing.append(m)
+        out[name] = "ok" if not missing else f"missing {', '.join(missing)}"
+    return out
