@@ -117,8 +117,8 @@ def export(
                 return calibration.astype(np.float32)[:calib_count] if calib_count else calibration
             return calibration_samples(src, Path(calibration) if calibration else None, calib_count)
 
-        kwargs: dict[str, Any] = {"calib_method": calib_method, "per_channel": per_channel, "exclude_nodes": exclude_nodes,
-                  "show_progress": show_progress}
+        kwargs: dict[str, Any] = {"calib_method": calib_method, "per_channel": per_channel,
+                                  "exclude_nodes": exclude_nodes, "show_progress": show_progress}
         decision = None
         if precision == "auto":
             from converters.auto import choose_precision
