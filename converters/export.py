@@ -19,7 +19,7 @@ import numpy as np
 from converters import quantize as q
 from converters.bundle import staged_bundle
 from converters.data import EvalSet, calibration_samples, validation_set
-from converters.onnx_export import DEFAULT_OPSET, check, export_onnx, io_specs
+from converters.onnx_export import DEFAULT_OPSET, check, export_onnx, io_specs, slim
 from converters.parity import ParityReport
 from converters.sources import ModelSource, resolve_model
 from converters.validate import validate_onnx
@@ -69,6 +69,7 @@ def build_candidate(
                                          show_progress=show_progress)
     else:
         raise EdgeSDKError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    slim(out_path, short_names=precision == "int8")
     check(out_path)
     return summary
 

@@ -27,6 +27,10 @@ from edge_sdk.errors import EdgeSDKError
 from edge_sdk.training.common import progress
 
 CALIB_METHODS = ("minmax", "entropy", "percentile")
+# Q/DQ go on the inputs of the layers that compute (weights and activations): TensorRT's
+# recommended placement for explicit quantization. Element-wise ops, pooling and activations
+# between them run on the dequantized values, and TensorRT fuses them into the INT8 kernels.
+QDQ_OPS = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
 # Kept in FP32 by the FP16 conversion: normalisations, reductions, attention denominators.
 FP16_KEEP_FP32 = (
     "LayerNormalization", "BatchNormalization", "InstanceNormalization", "GroupNormalization",
@@ -102,7 +106,8 @@ def quantize_int8_static(
              "percentile": CalibrationMethod.Percentile}[method]
     # QuantizeBias=False keeps biases float: TensorRT's parser rejects int32 biases behind a
     # DequantizeLinear (onnx-tensorrt#850), and it fuses float biases into INT8 convs itself.
-    extra: dict[str, Any] = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
+    extra: dict[str, Any] = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                             "OpTypesToExcludeOutputQuantization": QDQ_OPS}
     if method == "percentile":
         extra["CalibPercentile"] = 99.99
     with tempfile.TemporaryDirectory() as tmpdir, atomic_path(out_path) as tmp:
@@ -113,7 +118,7 @@ def quantize_int8_static(
             quantize_static(
                 str(pre), str(tmp), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=calib,
-                nodes_to_exclude=list(exclude_nodes) or None, extra_options=extra,
+                nodes_to_exclude=list(exclude_nodes) or None, extra_options=extra, op_types_to_quantize=QDQ_OPS,
                 calibration_providers=["CPUExecutionProvider"],
             )
     return {

@@ -46,8 +46,10 @@ def test_user_model_converts_and_passes_checker(user_model, tmp_path, precision)
     assert manifest["inputs"][0]["shape"] == ["batch", 3, 20, 20]
     assert manifest["parity"]["passed"] and manifest["precision"] == precision
     if precision == "int8":
-        zps = [i for i in model.graph.initializer if i.name.endswith("zero_point")]
-        assert zps and all(not onnx.numpy_helper.to_array(z).any() for z in zps)  # symmetric
+        inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+        qdq = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+        zps = [inits[n.input[2]] for n in qdq]
+        assert qdq and all(z.dtype == np.int8 and not z.any() for z in zps)  # symmetric int8
         assert manifest["calibration"]["symmetric"] is True
 
 
