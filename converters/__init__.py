@@ -12,8 +12,8 @@ __all__ = ["export", "validate"]
 
 
 def export(model: Any, out_dir: str | Path, **kwargs: Any) -> Path:
-    """See :func:`converters.export.export`."""
-    from converters.export import export as _export
+    """See :func:`converters.pipeline.export`."""
+    from converters.pipeline import export as _export
 
     return _export(model, out_dir, **kwargs)
 

@@ -59,7 +59,7 @@ def choose_precision(
     log: Callable[[str], None] = print,
     **kwargs: Any,
 ) -> tuple[str, dict[str, Any] | None, ParityReport, dict[str, Any]]:
-    from converters.export import build_candidate
+    from converters.pipeline import build_candidate
 
     rows, built = [], {}
     sample = evalset.x[0]

@@ -43,3 +43,34 @@ def run_python(code: str, *, cwd: Path | None = None, timeout: float = 120) -> s
     """Run Python code in a fresh interpreter (for import-isolation tests)."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd or REPO,
                           timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def zoo_bundle(tmp_path_factory):
+    """``zoo_bundle(name, precision)`` -> a bundle directory exported once per test session."""
+    from converters import export
+
+    root = tmp_path_factory.mktemp("bundles")
+    cache: dict[tuple[str, str], Path] = {}
+
+    def get(name: str, precision: str = "fp32") -> Path:
+        key = (name, precision)
+        if key not in cache:
+            cache[key] = export(name, root / f"{name}-{precision}", precision=precision, show_progress=False,
+                                log=lambda m: None)
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def mlp_bundle(tmp_path_factory) -> Path:
+    """A small MLP (Gemm/Relu) bundle from outside the zoo."""
+    import torch
+
+    from converters import export
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(9, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)).eval()
+    return export(net, tmp_path_factory.mktemp("mlp") / "mlp", input_shape=(1, 9), show_progress=False,
+                  log=lambda m: None)

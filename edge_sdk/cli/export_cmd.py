@@ -65,7 +65,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from converters.export import export
+    from converters.pipeline import export
     from converters.sources import parse_shape
     from runtimes.manifest import read_manifest
 

@@ -12,7 +12,9 @@ itself never calls colour-science per scene.
   the coefficients of the three basis spectra, and (1, 1, 1) gives a flat 100 % reflector), the
   ColorChecker sets and the PMC skin set of ``colour.SDS_COLOURCHECKERS``.
 * Photographs (:func:`photo_linear_srgb`): scikit-image and scikit-learn sample photos shipped with
-  the packages (no download), decoded from sRGB to linear sRGB float32.
+  the packages (no download), decoded from sRGB to linear sRGB float32. Colour photos
+  (:data:`PHOTOS`) and grayscale ones used as textures (:data:`TEXTURES`) are assigned to the
+  train/val/test splits disjointly.
 
 colour-science and scikit-image/scikit-learn are host-side dependencies (``edge-sdk[host]``); a
 missing one raises :class:`~edge_sdk.errors.DatasetError` naming what to install.
@@ -21,7 +23,7 @@ missing one raises :class:`~edge_sdk.errors.DatasetError` naming what to install
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +45,17 @@ PHOTOS: dict[str, tuple[str, ...]] = {
     "val": ("skimage:chelsea", "skimage:retina"),
     "test": ("skimage:motorcycle_left", "sklearn:flower.jpg"),
 }
+# Grayscale photographs used as textures (tinted by a random reflectance colour per use), also disjoint.
+TEXTURES: dict[str, tuple[str, ...]] = {
+    "train": ("skimage:camera", "skimage:brick", "skimage:grass", "skimage:moon", "skimage:page"),
+    "val": ("skimage:gravel", "skimage:text"),
+    "test": ("skimage:coins", "skimage:clock"),
+}
 # ColorChecker measurements pasted into scenes, one per split (the same physical chart measured by
 # different labs, as in real AWB datasets where a chart sits in every scene), plus skin tones.
 CHECKERS: dict[str, str] = {"train": "BabelColor Average", "val": "ColorChecker N Ohta", "test": "ISO 17321-1"}
 
-_all_photos = [p for ps in PHOTOS.values() for p in ps]
+_all_photos = [p for d in (PHOTOS, TEXTURES) for ps in d.values() for p in ps]
 assert len(_all_photos) == len(set(_all_photos)), "photo splits overlap"
 
 
@@ -85,7 +93,7 @@ def mallett_basis() -> np.ndarray:
     return _resample(b.values, b.wavelengths)
 
 
-@lru_cache(maxsize=None)
+@cache
 def reflectance_set(name: str) -> np.ndarray:
     """(N, 31) reflectances of one ``colour.SDS_COLOURCHECKERS`` set (e.g. ``'PMC'`` skin tones)."""
     colour = _colour()
@@ -136,7 +144,7 @@ def srgb_to_linear(img_u8: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def photo_linear_srgb(key: str) -> np.ndarray:
     """A sample photograph as linear sRGB float32 H x W x 3 in [0, 1] (read-only, cached)."""
     source, _, name = key.partition(":")
@@ -163,7 +171,8 @@ def photo_linear_srgb(key: str) -> np.ndarray:
             raise DatasetError(f"unknown photo source {source!r} in {key!r}")
     except ImportError as e:  # pragma: no cover - host extra
         raise DatasetError(f"photo {key!r} needs scikit-image and scikit-learn: pip install 'edge-sdk[host]'") from e
-    img = np.asarray(img)[..., :3]
+    img = np.asarray(img)
+    img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3]
     out = srgb_to_linear(img)
     out.setflags(write=False)
     return out

@@ -67,8 +67,17 @@ _SPECS: tuple[ModelSpec, ...] = (
         builder="edge_sdk.zoo.emlp:build",
         trainer="edge_sdk.training.emlp:train",
         dataset="synthetic-dual-exposure",
-        description="Exposure-based MLP: scene illuminant from the dual-exposure feature (+ single-frame stats)",
-        preprocessing={"feature": "dual-exposure-feature", "extractor": "edge_sdk.awb.features:extract_features"},
+        description=(
+            "Exposure-based MLP (15-20-3, 383 params): unit-norm illuminant RGB from the dual-exposure "
+            "feature (9) + long-frame gray-world/max-RGB/brightest-5% chromaticities (6)"
+        ),
+        preprocessing={
+            "feature": "dual-exposure-feature",
+            "extractor": "edge_sdk.awb.features:extract_features",
+            "inputs": ["long", "short"],  # uint16 H x W x 3 linear raw RGB, same size
+            "extractor_kwargs": ["white_level", "black_level"],
+            "standardisation": "folded into the first Linear (raw features in)",
+        },
         labels=("r", "g", "b"),
         ships_weights=True,
         reference="Afifi et al., ECCV 2024 (arXiv 2403.02449)",

@@ -1,0 +1,149 @@
+"""Live sources: a background thread keeps only the latest frame; reconnect with exponential back-off.
+
+A slow consumer never works on a stale backlog: every captured frame replaces the previous one, and a
+frame replaced before anyone read it counts in ``stats.dropped``. When the stream dies (read fails,
+connection drops), the thread reconnects with back-off (0.1 s, doubling, at most 5 s); ``read()``
+returns ``None`` when no new frame arrives within ``timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from edge_sdk.camera.frames import Frame, Source, SourceStats
+
+BACKOFF_INITIAL = 0.1
+BACKOFF_MAX = 5.0
+JOIN_TIMEOUT = 1.0  # close() waits this long for the thread; it is a daemon and finishes on its own
+
+
+class Grabber(Protocol):
+    """One connection to a live stream. ``read()`` blocks for the next frame: an image, encoded bytes
+    (decoded only when the consumer takes it, so dropped frames cost no decode), or ``None`` when the
+    stream ended or broke."""
+
+    def read(self) -> np.ndarray | bytes | None: ...
+
+    def close(self) -> None: ...
+
+
+class LatestFrameReader:
+    """Runs ``grabber.read()`` in a daemon thread, keeping only the newest result."""
+
+    def __init__(self, connect: Callable[[], Grabber], grabber: Grabber, stats: SourceStats, name: str,
+                 *, backoff_initial: float = BACKOFF_INITIAL, backoff_max: float = BACKOFF_MAX) -> None:
+        self._connect = connect
+        self._stats = stats
+        self._backoff = (backoff_initial, backoff_max)
+        self._cond = threading.Condition()
+        self._latest: tuple[np.ndarray | bytes, int, float] | None = None
+        self._seq = -1  # sequence number of the newest capture
+        self._taken = -1  # sequence number of the last one handed out
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(grabber,), name=f"edge-sdk-live:{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self, grabber: Grabber | None) -> None:
+        delay = self._backoff[0]
+        try:
+            while not self._stop.is_set():
+                if grabber is None:
+                    if self._stop.wait(delay):
+                        break
+                    delay = min(delay * 2, self._backoff[1])
+                    try:
+                        grabber = self._connect()
+                    except Exception:  # noqa: BLE001 - still down: back off and retry
+                        continue
+                    with self._cond:
+                        self._stats.reconnects += 1
+                try:
+                    item = grabber.read()
+                except Exception:  # noqa: BLE001 - a broken stream is a reconnect, not a dead thread
+                    item = None
+                stamp = time.perf_counter()
+                if item is None:
+                    grabber.close()
+                    grabber = None
+                    continue
+                delay = self._backoff[0]
+                with self._cond:
+                    if self._seq > self._taken:
+                        self._stats.dropped += 1
+                    self._seq += 1
+                    self._latest = (item, self._seq, stamp)
+                    self._cond.notify_all()
+        finally:
+            if grabber is not None:
+                grabber.close()
+
+    def get(self, timeout: float | None) -> tuple[np.ndarray | bytes, int, float] | None:
+        """The newest capture not yet handed out, waiting up to ``timeout`` s; ``None`` on timeout."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq > self._taken or self._stop.is_set(), timeout)
+            if self._stop.is_set() or self._latest is None or self._seq <= self._taken:
+                return None
+            self._taken = self._seq
+            return self._latest
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(JOIN_TIMEOUT)
+
+
+def decode_image(data: bytes) -> np.ndarray | None:
+    """Decode an encoded image (JPEG, PNG, ...) to BGR, or ``None`` if corrupt."""
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+
+
+class LiveSource(Source[Frame]):
+    """A live stream (camera, RTSP, HTTP MJPEG): only the latest frame is kept; reconnects on failure.
+
+    ``connect()`` opens one connection and raises :class:`~edge_sdk.errors.SourceError` when it
+    cannot; it is called once here (so an absent camera fails at open) and again by the reader thread
+    after the stream dies.
+    """
+
+    live = True
+
+    def __init__(self, name: str, connect: Callable[[], Grabber], *, timeout: float | None = 5.0,
+                 width: int | None = None, height: int | None = None, fps: float | None = None,
+                 meta: dict[str, Any] | None = None) -> None:
+        super().__init__(name, width=width, height=height, fps=fps)
+        self._timeout = None if timeout is None or math.isinf(timeout) else timeout
+        self._meta = {"source": name, **(meta or {})}
+        self._reader: LatestFrameReader | None = None
+        grabber = connect()
+        self._reader = LatestFrameReader(connect, grabber, self.stats, name)
+
+    def _read(self) -> Frame | None:
+        assert self._reader is not None
+        deadline = None if self._timeout is None else time.perf_counter() + self._timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            got = self._reader.get(left)
+            if got is None:
+                return None
+            item, seq, stamp = got
+            image = decode_image(item) if isinstance(item, bytes) else item
+            if image is None:
+                self.stats.skip(f"{self.name} frame {seq}: undecodable image")
+                continue
+            return Frame(self._resize(image), seq, stamp, dict(self._meta))
+
+    def _close(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()

@@ -1,0 +1,240 @@
+"""Train and evaluate EMLP on the synthetic dual-exposure data.
+
+Recipe (``RECIPE``): features from :func:`edge_sdk.data.dual_exposure.make_feature_dataset`
+(train split scenes 0..2999, val split scenes 0..499, rendered at 108 x 192); inputs standardised
+with the train mean/std (folded into the first Linear afterwards); loss = mean angular error in
+degrees; AdamW (lr 1e-2, weight decay 1e-4, cosine decay to 0) on mini-batches of 128; the
+epoch with the lowest val mean angular error is kept.
+
+The no-DEF comparison model (``mlp-no-def``) is trained by the very same recipe and data, on the 6
+single-frame statistics only, with a hidden width giving the same parameter count (6-38-3 = 383 vs
+EMLP's 15-20-3 = 383).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge_sdk.awb.baselines import BASELINES
+from edge_sdk.awb.features import N_DEF, N_FEATURES, N_SINGLE
+from edge_sdk.awb.metrics import angular_error_deg, summarize
+from edge_sdk.data.dual_exposure import FEATURE_HEIGHT, FEATURE_WIDTH, generate_scene, make_feature_dataset
+from edge_sdk.errors import DatasetError
+from edge_sdk.training.common import progress, seed_everything
+
+if TYPE_CHECKING:
+    import torch
+
+N_TRAIN, N_VAL, N_TEST = 3000, 500, 500
+EPOCHS = 150
+BATCH = 128
+LR = 1e-2
+WEIGHT_DECAY = 1e-4
+HIDDEN = 20
+HIDDEN_NO_DEF = 38  # (6 + 1) * 38 + (38 + 1) * 3 = 383 = EMLP's (15 + 1) * 20 + (20 + 1) * 3
+RECIPE = (
+    f"synthetic dual-exposure {FEATURE_HEIGHT}x{FEATURE_WIDTH}, train {N_TRAIN} / val {N_VAL} scenes; "
+    f"standardised inputs folded into fc1; angular-error loss; AdamW lr {LR} wd {WEIGHT_DECAY} cosine, "
+    f"batch {BATCH}, {EPOCHS} epochs, best val epoch kept"
+)
+
+
+def _angular_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    cos = (pred * target).sum(-1) / (pred.norm(dim=-1) * target.norm(dim=-1) + 1e-12)
+    return torch.rad2deg(torch.acos(cos.clamp(-1 + 1e-7, 1 - 1e-7))).mean()
+
+
+def predict(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        return model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+
+def fit_mlp(
+    x: np.ndarray,
+    y: np.ndarray,
+    xv: np.ndarray,
+    yv: np.ndarray,
+    *,
+    hidden: int,
+    seed: int = 0,
+    epochs: int = EPOCHS,
+    show_progress: bool = False,
+    desc: str = "emlp",
+) -> tuple[torch.nn.Module, dict[str, float]]:
+    """Train one MLP (EMLP architecture, any input width) by :data:`RECIPE`; return it (standardisation
+    folded in, eval mode) and its val summary."""
+    import torch
+
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matmuls: extra threads only add synchronisation (30x slower here)
+    try:
+        return _fit(x, y, xv, yv, hidden=hidden, seed=seed, epochs=epochs, show_progress=show_progress, desc=desc)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    xv: np.ndarray,
+    yv: np.ndarray,
+    *,
+    hidden: int,
+    seed: int,
+    epochs: int,
+    show_progress: bool,
+    desc: str,
+) -> tuple[torch.nn.Module, dict[str, float]]:
+    import torch
+
+    from edge_sdk.zoo.emlp import build
+
+    seed_everything(seed)
+    x = np.asarray(x, np.float32)
+    mean = x.mean(axis=0)
+    std = x.std(axis=0) + 1e-6
+    xt = torch.from_numpy((x - mean) / std)
+    yt = torch.from_numpy(np.asarray(y, np.float32))
+    xvt = torch.from_numpy((np.asarray(xv, np.float32) - mean) / std)
+    yvt = torch.from_numpy(np.asarray(yv, np.float32))
+    model = build(in_features=x.shape[1], hidden=hidden)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    steps_per_epoch = (len(xt) + BATCH - 1) // BATCH
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps_per_epoch))
+    best, best_state = float("inf"), {k: v.clone() for k, v in model.state_dict().items()}
+    for _ in progress(range(epochs), desc, show_progress, total=epochs):
+        model.train()
+        order = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(xt), BATCH):
+            idx = order[i : i + BATCH]
+            loss = _angular_loss(model(xt[idx]), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        with torch.inference_mode():
+            val = float(_angular_loss(model(xvt), yvt))
+        if val < best:
+            best, best_state = val, {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    model.fold_standardisation(torch.from_numpy(mean), torch.from_numpy(std))  # type: ignore[operator]
+    model.eval()
+    return model, summarize(angular_error_deg(predict(model, xv), yv))
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            x, y = np.asarray(z["X"], np.float32), np.asarray(z["y"], np.float32)
+    except (OSError, KeyError, ValueError) as e:
+        raise DatasetError(f"{path}: expected an .npz with arrays X (n x {N_FEATURES}) and y (n x 3): {e}") from None
+    if x.ndim != 2 or x.shape[1] != N_FEATURES or y.shape != (len(x), 3) or len(x) < 10:
+        raise DatasetError(
+            f"{path}: expected X (n x {N_FEATURES}) and y (n x 3) with n >= 10, got {x.shape} and {y.shape}"
+        )
+    return x, y
+
+
+def _data(data: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    if data is None:
+        x, y = make_feature_dataset("train", N_TRAIN)
+        xv, yv = make_feature_dataset("val", N_VAL)
+        return x, y, xv, yv, "synthetic-dual-exposure"
+    x, y = _load_npz(Path(data))
+    n_val = max(1, len(x) // 10)  # the last 10 % validates
+    return x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:], str(data)
+
+
+def train(
+    *,
+    out: Path,
+    seed: int = 0,
+    data: Path | None = None,
+    epochs: int | None = None,
+    show_progress: bool = True,
+) -> dict[str, float]:
+    """Train EMLP (synthetic train/val splits, or ``data``: an .npz with ``X``, ``y``; its last 10 %
+    validates) and save it as safetensors at ``out``. Returns val metrics and timings."""
+    from edge_sdk.zoo.emlp import param_count
+    from edge_sdk.zoo.weights import save_weights
+
+    t0 = time.perf_counter()
+    x, y, xv, yv, source = _data(data)
+    t_data = time.perf_counter() - t0
+    n_epochs = EPOCHS if epochs is None else int(epochs)
+    model, val = fit_mlp(x, y, xv, yv, hidden=HIDDEN, seed=seed, epochs=n_epochs, show_progress=show_progress)
+    t_total = time.perf_counter() - t0
+    metrics = {f"val_{k}": v for k, v in val.items() if k != "n"}
+    metrics.update(
+        {"params": float(param_count(model)), "data_seconds": t_data, "train_seconds": t_total,
+         "n_train": float(len(x)), "n_val": float(len(xv))}
+    )
+    recipe = RECIPE if epochs is None else RECIPE.replace(f"{EPOCHS} epochs", f"{n_epochs} epochs")
+    meta = {"seed": str(seed), "recipe": recipe, "data": source, "features": "edge_sdk.awb.features:extract_features"}
+    meta.update({k: f"{v:.4f}" for k, v in metrics.items()})
+    save_weights(model, out, metadata=meta)
+    return metrics
+
+
+@lru_cache(maxsize=4)
+def _test_set(n_test: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Test-split features, ground truth and every baseline's estimates (on the long frame)."""
+    from edge_sdk.awb.features import extract_features
+
+    x = np.empty((n_test, N_FEATURES), np.float32)
+    y = np.empty((n_test, 3), np.float32)
+    est = {k: np.empty((n_test, 3), np.float32) for k in BASELINES}
+    for i in range(n_test):
+        sc = generate_scene(i, "test", height, width)
+        lv = {"white_level": sc.white_level, "black_level": sc.black_level}
+        x[i] = extract_features(sc.long, sc.short, **lv)
+        y[i] = sc.illuminant
+        for k, fn in BASELINES.items():
+            est[k][i] = fn(sc.long, **lv)
+    return x, y, est
+
+
+def train_no_def(seed: int = 0, epochs: int = EPOCHS) -> torch.nn.Module:
+    """The same-size MLP on the 6 single-frame statistics only, by the same recipe and data as EMLP."""
+    x, y = make_feature_dataset("train", N_TRAIN)
+    xv, yv = make_feature_dataset("val", N_VAL)
+    sl = slice(N_DEF, N_DEF + N_SINGLE)
+    model, _ = fit_mlp(x[:, sl], y, xv[:, sl], yv, hidden=HIDDEN_NO_DEF, seed=seed, epochs=epochs, desc="no-def")
+    return model
+
+
+def evaluate(
+    model: torch.nn.Module | None = None,
+    *,
+    n_test: int = N_TEST,
+    seed: int = 0,
+    show_progress: bool = False,
+    no_def_model: torch.nn.Module | None = None,
+) -> dict[str, dict[str, float]]:
+    """``{method: summary}`` on test scenes 0..n_test-1: "emlp" (the shipped model unless ``model``),
+    "mlp-no-def" (trained here with ``seed`` unless given), and the four baselines on the long frame."""
+    if model is None:
+        from edge_sdk.zoo import create_model
+
+        model = create_model("emlp")
+    x, y, est = _test_set(int(n_test), FEATURE_HEIGHT, FEATURE_WIDTH)
+    results: dict[str, Any] = {"emlp": summarize(angular_error_deg(predict(model, x), y))}
+    if no_def_model is None:
+        no_def_model = train_no_def(seed)
+    results["mlp-no-def"] = summarize(angular_error_deg(predict(no_def_model, x[:, N_DEF:]), y))
+    for k in progress(BASELINES, "baselines", show_progress, total=len(BASELINES)):
+        results[k] = summarize(angular_error_deg(est[k], y))
+    return results
