@@ -15,6 +15,7 @@ import contextlib
 import io
 import logging
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,8 @@ def convert_fp16(fp32_path: Path, out_path: Path) -> dict[str, Any]:
     model = onnx.load(str(fp32_path))
     present = {n.op_type for n in model.graph.node}
     keep = sorted(set(FP16_KEEP_FP32) & present)
-    with _quiet():
+    with _quiet(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "the float32 number ... will be truncated": expected, by design
         fp16 = float16.convert_float_to_float16(
             model, keep_io_types=True, op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + list(FP16_KEEP_FP32)
         )
