@@ -1,0 +1,55 @@
+"""Every deployable zoo model x {fp32, fp16, int8}: export succeeds, the checker passes, parity is within
+budget, and INT8 bundles are small. Bundles are exported once per session (``zoo_bundle``)."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+
+from converters.parity import BUDGETS
+
+MODELS = ["emlp", "compact-cnn", "care-tiny", "care-s0"]
+PRECISIONS = ["fp32", "fp16", "int8"]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("name", MODELS)
+def test_export_checker_and_parity(zoo_bundle, name, precision) -> None:
+    bundle = zoo_bundle(name, precision)
+    model = onnx.load(str(bundle / "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    m = json.loads((bundle / "manifest.json").read_text())
+    p = m["parity"]
+    assert p["passed"] and not m["accuracy_override"], p
+    metric = p["metric"]
+    if name == "emlp":
+        assert metric["name"] == "mean_angular_error"
+        assert metric["delta"] <= BUDGETS["illuminant-estimation"][precision]
+    elif name == "care-s0":  # architecture only: no labels, output fidelity instead
+        assert metric["name"] == "output_sqnr" and metric["candidate"] >= BUDGETS["sqnr"][precision]
+    else:
+        assert metric["name"] == "top1" and p["dataset"] == "digits-28/test"
+        assert -metric["delta"] <= BUDGETS["classification"][precision]
+    assert m["versions"]["onnxruntime"] and m["source_sha256"] and len(m["artifact_sha256"]) == 64
+
+
+@pytest.mark.parametrize("name", ["compact-cnn", "care-s0"])
+def test_int8_bundle_is_at_most_035x_fp32(zoo_bundle, name) -> None:
+    fp32 = (zoo_bundle(name, "fp32") / "model.onnx").stat().st_size
+    int8 = (zoo_bundle(name, "int8") / "model.onnx").stat().st_size
+    assert int8 <= 0.35 * fp32, (int8, fp32, int8 / fp32)
+
+
+def test_int8_is_tensorrt_ready(zoo_bundle) -> None:
+    from converters.tensorrt_check import check_tensorrt_compat
+
+    report = check_tensorrt_compat(zoo_bundle("compact-cnn", "int8") / "model.onnx")
+    assert report["ok"], report["errors"]
+
+
+def test_validate_cli_reruns_parity(cli, zoo_bundle) -> None:
+    r = cli("validate", zoo_bundle("compact-cnn", "int8"), "--json")
+    assert r.code == 0 and r.json()["passed"] and r.json()["metric"]["name"] == "top1"
