@@ -30,7 +30,6 @@ def _run(bundle, backends, x, tmp_path):
 
 
 def test_classifier_bundle_runs_without_torch(zoo_bundle, tmp_path) -> None:
-    import numpy as np
     import torch
 
     from edge_sdk import create_model
