@@ -91,7 +91,7 @@ OPS: dict[str, Op] = {
     "Softplus": _unary(lambda x: np.logaddexp(0, x)), "Abs": _unary(np.abs), "Exp": _unary(np.exp),
     "Log": _unary(np.log), "Sqrt": _unary(np.sqrt), "Neg": _unary(np.negative), "Reciprocal": _unary(np.reciprocal),
     "Greater": _binary(np.greater), "Less": _binary(np.less), "Equal": _binary(np.equal),
-    "Where": lambda i, a: [np.where(i[0], i[1], i[2])],
+    "Where": lambda i, a: [np.asarray(np.where(i[0], i[1], i[2]))],
     "Identity": _unary(lambda x: x), "Clip": _clip, "Softmax": _softmax, "LpNormalization": _lpnorm,
     "ReduceSum": _reduce(np.sum), "ReduceMean": _reduce(np.mean), "ReduceMax": _reduce(np.max),
     "ReduceL2": _reduce(lambda x, axis, keepdims: np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))),
