@@ -3,7 +3,11 @@
 The spec is the bundle's ``preprocessing`` dict::
 
     {"layout": "NCHW", "color": "gray" | "rgb", "size": [H, W], "scale": 1/255,
-     "mean": [...], "std": [...]}
+     "mean": [...], "std": [...], "crop": "center" | "none"}
+
+``crop: "center"`` (the default) first cuts the largest centred region with the model's aspect
+ratio, so a 4:3 camera frame is not squashed into a square input (the usual resize-and-centre-crop
+of classification evaluation); ``"none"`` resizes the whole frame.
 
 Frames arrive as OpenCV gives them: H x W (gray) or H x W x 3 (BGR), uint8 or uint16 (scaled to
 the uint8 range), or float in [0, 1]. Colour frames given to a gray model are converted, and the
@@ -55,6 +59,8 @@ def preprocess_image(frame: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
         else:
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     h, w = spec.get("size", img.shape[:2])
+    if spec.get("crop", "center") == "center":
+        img = center_crop(img, w / h)
     if img.shape[:2] != (h, w):
         shrink = img.shape[0] > h or img.shape[1] > w
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
@@ -63,6 +69,18 @@ def preprocess_image(frame: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     mean = np.asarray(spec.get("mean", [0.0]), np.float32).reshape(-1, 1, 1)
     std = np.asarray(spec.get("std", [1.0]), np.float32).reshape(-1, 1, 1)
     return np.ascontiguousarray((chw * scale - mean) / std, dtype=np.float32)
+
+
+def center_crop(img: np.ndarray, aspect: float) -> np.ndarray:
+    """The largest centred region of ``img`` whose width / height is ``aspect``."""
+    ih, iw = img.shape[:2]
+    if iw > ih * aspect:
+        cw = max(1, round(ih * aspect))
+        x0 = (iw - cw) // 2
+        return img[:, x0 : x0 + cw]
+    ch = max(1, round(iw / aspect))
+    y0 = (ih - ch) // 2
+    return img[y0 : y0 + ch]
 
 
 def preprocess_batch(frames: list[np.ndarray], spec: dict[str, Any]) -> np.ndarray:

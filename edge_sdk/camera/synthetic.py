@@ -22,7 +22,7 @@ import numpy as np
 from edge_sdk.camera.frames import DualFrame, Frame, Source
 from edge_sdk.errors import EdgeSDKError, SourceError
 
-DIGIT_FILL = 0.75  # the digit's side, as a fraction of the frame's shorter side
+DIGIT_FILL = 1.0  # the 28x28 digit canvas (with its own 2-px margin) spans the shorter side, as in training
 
 
 def _size(query: Mapping[str, str], default: tuple[int, int], width: int | None,

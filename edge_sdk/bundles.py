@@ -1,0 +1,37 @@
+"""Find a bundle by path, or make one from a zoo name (cached), for samples, `run` and `demo`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edge_sdk.errors import EdgeSDKError
+from edge_sdk.zoo.registry import REGISTRY
+
+
+def cache_dir() -> Path:
+    """``$EDGE_SDK_CACHE`` or ``~/.cache/edge-sdk``."""
+    return Path(os.environ.get("EDGE_SDK_CACHE") or Path.home() / ".cache" / "edge-sdk")
+
+
+def resolve_bundle(model: str | os.PathLike[str], precision: str = "fp32", *, quiet: bool = True) -> Path:
+    """A bundle directory or model file as given, or, for a zoo name, a cached validated export.
+
+    Exporting needs the host install (torch); on a device, pass a bundle made on the host.
+    """
+    path = Path(model)
+    if path.exists():
+        return path
+    name = str(model)
+    if name not in REGISTRY:
+        raise EdgeSDKError(f"{name!r} is neither a bundle path nor a zoo model (see: edge-sdk models)")
+    out = cache_dir() / "bundles" / f"{name}-{precision}"
+    if (out / "manifest.json").is_file():
+        return out
+    try:
+        from converters import export
+    except ImportError as e:  # pragma: no cover - thin install
+        raise EdgeSDKError(f"making a bundle from {name!r} needs the host install (pip install 'edge-sdk[host]'); "
+                           f"or pass a bundle directory exported elsewhere ({e})") from None
+    return export(name, out, precision=precision, show_progress=not quiet,
+                  log=(lambda m: None) if quiet else print)
