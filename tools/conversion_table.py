@@ -48,9 +48,13 @@ def main() -> None:
     print("\n| model | precision | size (KiB) | × FP32 | metric (data) | PyTorch FP32 | bundle | Δ | budget | ok |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        if r["metric"] == "output_sqnr":  # no labels: the candidate's SQNR against PyTorch is the figure
+            ref, cand, delta = "—", f"SQNR {r['candidate']:.1f} dB", "—"
+        else:
+            ref, cand, delta = f"{r['reference']:.4g}", f"{r['candidate']:.4g}", f"{r['delta']:+.3g} {r['unit']}"
         print(f"| {r['model']} | {r['precision']} | {r['size_kib']:.1f} | {r['size_vs_fp32']:.2f} | "
-              f"{r['metric']} ({r['data']}) | {r['reference']:.4g} | {r['candidate']:.4g} | "
-              f"{r['delta']:+.3g} {r['unit']} | {r['budget']} | {'yes' if r['passed'] else 'NO'} |")
+              f"{r['metric']} ({r['data']}) | {ref} | {cand} | {delta} | {r['budget']} | "
+              f"{'yes' if r['passed'] else 'NO'} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 
