@@ -1,0 +1,65 @@
+"""More ways in: checkpoints with --arch, image-directory calibration, --precision auto, TensorRT check."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from converters import export
+from edge_sdk import create_model
+from edge_sdk.data.digits import load_digits28
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "pt"])
+def test_checkpoint_with_arch(cli, tmp_path, fmt) -> None:
+    state = create_model("compact-cnn").state_dict()
+    ckpt = tmp_path / f"mine.{fmt}"
+    if fmt == "safetensors":
+        save_file({k: v.contiguous() for k, v in state.items()}, str(ckpt))
+    else:
+        torch.save(state, ckpt)
+    r = cli("export", ckpt, "--arch", "compact-cnn", "-o", tmp_path / "b", "--json")
+    assert r.code == 0, r.err
+    m = r.json()["manifest"]
+    assert m["extra"]["source"]["kind"] == "checkpoint" and m["parity"]["metric"]["name"] == "top1"
+    assert cli("validate", tmp_path / "b").code == 0
+
+
+def test_image_directory_calibration(tmp_path) -> None:
+    x, _ = load_digits28("train")
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(40):
+        cv2.imwrite(str(calib / f"{i:03d}.png"), (x[i, 0] * 255).astype(np.uint8))
+    out = export("compact-cnn", tmp_path / "b", precision="int8", calibration=calib, calib_count=32,
+                 calib_method="percentile", show_progress=False, log=lambda m: None)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["calibration"]["samples"] == 32 and m["calibration"]["method"] == "percentile"
+    assert m["parity"]["passed"]
+
+
+def test_auto_keeps_the_fastest_within_budget(tmp_path) -> None:
+    out = export("emlp", tmp_path / "b", precision="auto", show_progress=False, log=lambda m: None)
+    m = json.loads((out / "manifest.json").read_text())
+    auto = m["extra"]["auto"]
+    rows = {r["precision"]: r for r in auto["candidates"]}
+    assert set(rows) == {"fp32", "fp16", "int8", "int8-dynamic"}
+    passing = [r for r in rows.values() if r["passed"]]
+    assert auto["chosen"] == m["precision"] == min(passing, key=lambda r: r["latency_ms"])["precision"]
+    assert "chose" in auto["reason"] and "Precision choice" in (out / "report.md").read_text()
+
+
+def test_validate_target_tensorrt_cli(cli, zoo_bundle) -> None:
+    ok = cli("validate", zoo_bundle("compact-cnn", "int8"), "--target", "tensorrt", "--json")
+    assert ok.code == 0 and ok.json()["ok"]
+
+
+def test_int8_dynamic_is_flagged_for_tensorrt(cli, tmp_path) -> None:
+    export("emlp", tmp_path / "b", precision="int8-dynamic", show_progress=False, log=lambda m: None)
+    r = cli("validate", tmp_path / "b", "--target", "tensorrt")
+    assert r.code == 1 and "DynamicQuantizeLinear" in r.out
