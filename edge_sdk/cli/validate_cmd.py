@@ -57,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _tensorrt(args: argparse.Namespace) -> int:
     from converters.tensorrt_check import check_tensorrt_compat
-
     from runtimes.manifest import read_manifest, verified_artifact
 
     artifact = verified_artifact(args.bundle, read_manifest(args.bundle))
