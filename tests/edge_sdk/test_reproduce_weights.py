@@ -1,0 +1,23 @@
+"""`edge-sdk train NAME` reproduces the shipped weights from the seed (emlp: bit for bit, in ~30 s).
+
+compact-cnn and care-tiny train for minutes, so the default suite checks their recipes on short
+runs (test_compact_cnn.py, test_care.py); this test holds the full emlp recipe to the shipped file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from safetensors.numpy import load_file
+
+from edge_sdk import get_spec
+
+
+def test_train_emlp_reproduces_shipped_weights(cli, tmp_path) -> None:
+    out = tmp_path / "emlp.safetensors"
+    r = cli("train", "emlp", "--seed", "0", "--out", out, "--json")
+    assert r.code == 0, r.err
+    assert r.json()["metrics"]
+    ours, shipped = load_file(str(out)), load_file(str(get_spec("emlp").weights_path))
+    assert ours.keys() == shipped.keys()
+    for k in ours:
+        np.testing.assert_array_equal(ours[k], shipped[k], err_msg=k)
