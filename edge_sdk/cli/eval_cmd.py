@@ -24,6 +24,7 @@ Evaluate a model on the test split of its data.
 examples:
   edge-sdk eval compact-cnn
   edge-sdk eval emlp --json
+  edge-sdk eval emlp --plot cdf.png
   edge-sdk eval compact-cnn --weights my-compact-cnn.safetensors --data ~/data/mnist
 """
 
@@ -35,6 +36,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--weights", type=Path, metavar="FILE",
                    help="evaluate these weights instead of the shipped ones (safetensors or state dict)")
     p.add_argument("--data", type=Path, metavar="DIR", help="classifier test data directory (IDX or CIFAR binary)")
+    p.add_argument("--plot", type=Path, metavar="PNG", nargs="?", const=Path("emlp-angular-error-cdf.png"),
+                   help="emlp: draw the angular-error CDF against the baselines (default file: "
+                        "emlp-angular-error-cdf.png; needs matplotlib)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -53,9 +57,17 @@ def run(args: argparse.Namespace) -> int:
     spec = get_spec(args.name)
     model = load_model(spec.name, args.weights)
     if spec.task == "illuminant-estimation":
-        from edge_sdk.training.emlp import evaluate
+        from edge_sdk.awb.metrics import summarize
+        from edge_sdk.training.emlp import angular_errors
 
-        results: dict[str, Any] = evaluate(model)
+        errors = angular_errors(model)
+        results: dict[str, Any] = {k: summarize(v) for k, v in errors.items()}
+        if args.plot:
+            from edge_sdk.plots import plot_error_cdf
+
+            plot_error_cdf(errors, args.plot, title="emlp vs baselines, synthetic dual-exposure test split")
+            if not args.json:
+                print(f"wrote {args.plot}")
         if args.json:
             print_json({"model": spec.name, "split": "test", "angular_error_deg": results})
             return 0
@@ -64,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{spec.name}: angular error (degrees) on the synthetic dual-exposure test split")
         print(format_table(["method", *keys], rows))
         return 0
+    if args.plot:
+        raise EdgeSDKError("--plot draws the angular-error CDF of illuminant estimation (edge-sdk eval emlp --plot)")
     if spec.task == "classification":
         from edge_sdk.data.classification import detect_dataset
         from edge_sdk.training.evaluate import evaluate_classifier

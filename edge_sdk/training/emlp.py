@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -216,6 +216,31 @@ def train_no_def(seed: int = 0, epochs: int = EPOCHS) -> torch.nn.Module:
     return model
 
 
+def angular_errors(
+    model: torch.nn.Module | None = None,
+    *,
+    n_test: int = N_TEST,
+    seed: int = 0,
+    show_progress: bool = False,
+    no_def_model: torch.nn.Module | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-scene angular errors (degrees) on test scenes 0..n_test-1: "emlp" (the shipped model unless
+    ``model``), "mlp-no-def" (trained here with ``seed`` unless given), and the four baselines on the
+    long frame."""
+    if model is None:
+        from edge_sdk.zoo import create_model
+
+        model = create_model("emlp")
+    x, y, est = _test_set(int(n_test), FEATURE_HEIGHT, FEATURE_WIDTH)
+    errors: dict[str, np.ndarray] = {"emlp": angular_error_deg(predict(model, x), y)}
+    if no_def_model is None:
+        no_def_model = train_no_def(seed)
+    errors["mlp-no-def"] = angular_error_deg(predict(no_def_model, x[:, N_DEF:]), y)
+    for k in progress(BASELINES, "baselines", show_progress, total=len(BASELINES)):
+        errors[k] = angular_error_deg(est[k], y)
+    return errors
+
+
 def evaluate(
     model: torch.nn.Module | None = None,
     *,
@@ -224,17 +249,6 @@ def evaluate(
     show_progress: bool = False,
     no_def_model: torch.nn.Module | None = None,
 ) -> dict[str, dict[str, float]]:
-    """``{method: summary}`` on test scenes 0..n_test-1: "emlp" (the shipped model unless ``model``),
-    "mlp-no-def" (trained here with ``seed`` unless given), and the four baselines on the long frame."""
-    if model is None:
-        from edge_sdk.zoo import create_model
-
-        model = create_model("emlp")
-    x, y, est = _test_set(int(n_test), FEATURE_HEIGHT, FEATURE_WIDTH)
-    results: dict[str, Any] = {"emlp": summarize(angular_error_deg(predict(model, x), y))}
-    if no_def_model is None:
-        no_def_model = train_no_def(seed)
-    results["mlp-no-def"] = summarize(angular_error_deg(predict(no_def_model, x[:, N_DEF:]), y))
-    for k in progress(BASELINES, "baselines", show_progress, total=len(BASELINES)):
-        results[k] = summarize(angular_error_deg(est[k], y))
-    return results
+    """``{method: summary}`` of :func:`angular_errors` (mean, median, tri-mean, best/worst 25 %)."""
+    errors = angular_errors(model, n_test=n_test, seed=seed, show_progress=show_progress, no_def_model=no_def_model)
+    return {k: summarize(v) for k, v in errors.items()}
