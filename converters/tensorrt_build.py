@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import hashlib
 import shlex
 import subprocess
 import time
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge_sdk._io import atomic_path
 from edge_sdk.errors import BackendUnavailableError, EdgeSDKError
+from runtimes.manifest import sha256_file
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -59,14 +59,6 @@ def _require_tensorrt() -> None:
         import tensorrt  # noqa: F401
     except ImportError as e:
         raise BackendUnavailableError(f"{INSTALL_HINT} ({e})") from None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check_args(precision: str, max_batch: int, opt_batch: int) -> None:
@@ -366,11 +358,11 @@ def build_engine(
     log(f"wrote {engine_path} ({engine_path.stat().st_size / 1e6:.1f} MB) in {seconds:.0f} s")
     return {
         "file": engine_path.name,
-        "sha256": _sha256(engine_path),
+        "sha256": sha256_file(engine_path),
         "tensorrt_version": str(trt.__version__),
         **gpu_info(),
         "precision": precision,
-        "source_sha256": _sha256(onnx_path),
+        "source_sha256": sha256_file(onnx_path),
         "max_batch": max_batch if static_batch is None else static_batch,
         "version_compatible": version_compatible,
         "build_seconds": seconds,
