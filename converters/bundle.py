@@ -30,8 +30,12 @@ def staged_bundle(out_dir: Path) -> Iterator[Path]:
     except OSError as e:
         raise EdgeSDKError(f"cannot write to {out_dir.parent}: {e.strerror or e}") from None
     try:
-        yield stage
-        _swap_into_place(stage, out_dir)
+        try:
+            yield stage
+            _swap_into_place(stage, out_dir)
+        except OSError as e:  # disk full, I/O error, read-only: nothing was published
+            raise EdgeSDKError(f"cannot write the bundle {out_dir}: {e.strerror or e}; "
+                               "nothing was written there (an earlier bundle is left as it was)") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -52,13 +56,14 @@ def _swap_into_place(stage: Path, out_dir: Path, attempts: int = 20) -> None:
                 old = None
         try:
             os.rename(stage, out_dir)
-        except OSError:
-            if old is not None and not out_dir.exists():
-                os.rename(old, out_dir)  # put the earlier bundle back, then retry
-                old = None
+        except OSError:  # another export published between our two renames
+            if old is not None:
+                try:
+                    os.rename(old, out_dir)  # the slot is empty again: put the earlier bundle back
+                except OSError:
+                    shutil.rmtree(old, ignore_errors=True)  # a newer bundle is in place: ours is stale
             continue
-        finally:
-            if old is not None and old.exists() and out_dir.exists():
-                shutil.rmtree(old, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
         return
     raise EdgeSDKError(f"could not publish the bundle at {out_dir}: it kept changing under us")

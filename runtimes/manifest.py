@@ -113,6 +113,8 @@ class Manifest:
             kwargs[key] = _expect(d[key], dict, key) if d.get(key) is not None else None
         if not all(isinstance(lab, str) for lab in kwargs["labels"]):
             raise ManifestError("manifest field labels must be a list of strings")
+        if not all(isinstance(e, dict) for e in kwargs["engines"]):
+            raise ManifestError("manifest field engines must be a list of objects")
         return cls(**kwargs)
 
 
@@ -150,8 +152,8 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
         )
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ManifestError(f"{path} is not valid JSON: {e}") from None
+    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, over-long ints, absurd nesting
+        raise ManifestError(f"{path} is not valid JSON: {str(e)[:200]}") from None
     return Manifest.from_json(obj)
 
 

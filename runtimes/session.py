@@ -14,6 +14,7 @@ Input policy (documented, tested):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,17 @@ import numpy as np
 
 from runtimes.errors import InputError
 from runtimes.manifest import Manifest, TensorSpec
+
+
+@functools.cache
+def _np_dtype(name: str) -> np.dtype[Any]:
+    return np.dtype(name)
+
+
+@functools.cache
+def _static_dims(shape: tuple[int | str, ...]) -> tuple[tuple[int, int], ...]:
+    """(axis, size) of every static dim; symbolic dims (the batch) accept any size."""
+    return tuple((axis, want) for axis, want in enumerate(shape) if isinstance(want, int) and want > 0)
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,8 @@ class Session:
         """Single-input, single-output shortcut: ``session(x) -> y``."""
         if len(self.inputs) != 1:
             raise InputError(f"this model has {len(self.inputs)} inputs; call run({{name: array}}) instead")
-        out = self.run({self.inputs[0].name: x})
-        return out[self.outputs[0].name]
+        spec = self.inputs[0]  # the name is right by construction: skip run()'s name checks, not _check
+        return self._infer({spec.name: self._check(spec, x)})[self.outputs[0].name]
 
     def close(self) -> None:
         """Release backend resources. Idempotent."""
@@ -100,15 +112,15 @@ class Session:
     def _check(self, spec: TensorInfo, value: Any) -> np.ndarray:
         if not isinstance(value, np.ndarray):
             raise InputError(f"input {spec.name!r}: expected a numpy array, got {type(value).__name__}")
-        if value.dtype != np.dtype(spec.dtype):
+        if value.dtype != _np_dtype(spec.dtype):
             raise InputError(f"input {spec.name!r}: expected dtype {spec.dtype}, got {value.dtype}")
         if value.ndim != len(spec.shape):
             raise InputError(
                 f"input {spec.name!r}: expected rank {len(spec.shape)} {list(spec.shape)}, "
                 f"got rank {value.ndim} {list(value.shape)}"
             )
-        for axis, (want, got) in enumerate(zip(spec.shape, value.shape)):
-            if isinstance(want, int) and want > 0 and want != got:
+        for axis, want in _static_dims(spec.shape):
+            if value.shape[axis] != want:
                 raise InputError(
                     f"input {spec.name!r}: expected shape {list(spec.shape)}, got {list(value.shape)} "
                     f"(dim {axis} must be {want})"
@@ -120,7 +132,7 @@ class Session:
                 f"input {spec.name!r}: contains NaN or Inf (refused by default; load(..., allow_nonfinite=True) "
                 "to pass them through)"
             )
-        return np.ascontiguousarray(value)
+        return value if value.flags.c_contiguous else np.ascontiguousarray(value)
 
     # -- backend hook -------------------------------------------------------------------------------
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -43,6 +43,11 @@ are used; a zero sum -> (1/3, 1/3).
 
 **EMLP input** (:func:`extract_features`): ``[DEF (9), single-frame statistics (6)]``, F = 15.
 
+**Input checks** (:class:`~edge_sdk.errors.InputError`, naming the frame): H x W x 3 uint16 / uint8 /
+float32 frames of one shape and dtype; finite levels ``0 <= black_level < white_level``, and for integer
+frames ``white_level`` within the dtype (a uint8 frame cannot hold 12-bit raw); and a short frame with
+more than :data:`SWAP_MARGIN` times the long frame's total signal is refused as a swapped pair.
+
 Every output is finite for every finite input, and invariant to a global intensity scale of both
 frames as long as no pixel crosses the saturated or dark thresholds.
 """
@@ -74,6 +79,7 @@ __all__ = [
     "dual_exposure_feature",
     "extract_features",
     "extract_single_frame_features",
+    "features_and_usable_cells",
 ]
 
 
@@ -89,11 +95,17 @@ def _check_frame(name: str, frame: object) -> np.ndarray:
     return frame
 
 
-def _check_levels(white_level: float, black_level: float) -> tuple[float, float]:
+def _check_levels(white_level: float, black_level: float, frame: np.ndarray | None = None) -> tuple[float, float]:
     w, b = float(white_level), float(black_level)
     if not (np.isfinite(w) and np.isfinite(b)) or w <= b or b < 0:
         raise InputError(
             f"white_level/black_level: expected finite 0 <= black_level < white_level, got {white_level}, {black_level}"
+        )
+    if frame is not None and np.issubdtype(frame.dtype, np.integer) and w > np.iinfo(frame.dtype).max:
+        top = np.iinfo(frame.dtype).max
+        raise InputError(
+            f"white_level {white_level:g} is beyond the range of {frame.dtype} frames (max {top}): "
+            f"pass the raw frames as uint16, or white_level <= {top} for {frame.dtype} frames"
         )
     return w, b
 
@@ -149,7 +161,7 @@ def _long_stats(long: np.ndarray, white: float, black: float) -> tuple[np.ndarra
 def awb_statistics(frame: np.ndarray, *, white_level: float, black_level: float = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(means, sat)``: 36 x 64 x 3 black-subtracted block means and 36 x 64 saturated fractions."""
     frame = _check_frame("frame", frame)
-    w, b = _check_levels(white_level, black_level)
+    w, b = _check_levels(white_level, black_level, frame)
     return _long_stats(frame, w, b)
 
 
@@ -194,6 +206,19 @@ def _single_from_stats(m: np.ndarray, sat: np.ndarray | None, rng_: float) -> np
     return np.nan_to_num(out, nan=1.0 / 3.0).astype(np.float32)
 
 
+SWAP_MARGIN = 1.05  # a short frame with more total signal than this times the long one is refused
+
+
+def _check_order(m_long: np.ndarray, m_short: np.ndarray, rng_: float) -> None:
+    """Refuse a pair whose short exposure holds clearly more light than its long one (swapped frames)."""
+    s_long, s_short = float(m_long.sum(dtype=np.float64)), float(m_short.sum(dtype=np.float64))
+    if s_short > SWAP_MARGIN * s_long and s_short > DARK_MIN_SUM * rng_ * m_short.shape[0] * m_short.shape[1]:
+        raise InputError(
+            f"short: brighter than long (mean signal {s_short / s_long if s_long else float('inf'):.2f}x): "
+            "the (long, short) pair looks swapped; pass the longer exposure first"
+        )
+
+
 def _check_pair(long: np.ndarray, short: np.ndarray) -> None:
     _check_frame("long", long)
     _check_frame("short", short)
@@ -208,21 +233,34 @@ def dual_exposure_feature(
 ) -> np.ndarray:
     """The 9 DEF values (``C - I`` row-major, float32) of a long/short frame pair; see the module doc."""
     _check_pair(long, short)
-    w, b = _check_levels(white_level, black_level)
-    return _def_from_stats(_grid_means(_fine(long), b), _grid_means(_fine(short), b), w - b)
+    w, b = _check_levels(white_level, black_level, long)
+    m_long, m_short = _grid_means(_fine(long), b), _grid_means(_fine(short), b)
+    _check_order(m_long, m_short, w - b)
+    return _def_from_stats(m_long, m_short, w - b)
 
 
 def extract_single_frame_features(frame: np.ndarray, *, white_level: float, black_level: float = 0) -> np.ndarray:
     """6 float32 values: (r, g) of gray-world, max-RGB and brightest-5 % over valid cells of one frame."""
     _check_frame("frame", frame)
-    w, b = _check_levels(white_level, black_level)
+    w, b = _check_levels(white_level, black_level, frame)
     return _single_from_stats(*_long_stats(frame, w, b), w - b)
 
 
 def extract_features(long: np.ndarray, short: np.ndarray, *, white_level: float, black_level: float = 0) -> np.ndarray:
     """The EMLP input, float32 (15,): ``[DEF (9), single-frame statistics of the long frame (6)]``."""
+    return features_and_usable_cells(long, short, white_level=white_level, black_level=black_level)[0]
+
+
+def features_and_usable_cells(
+    long: np.ndarray, short: np.ndarray, *, white_level: float, black_level: float = 0
+) -> tuple[np.ndarray, int]:
+    """:func:`extract_features` and the number of long-frame grid cells that are neither dark nor
+    saturated (0: the single-frame statistics fell back to all cells and carry no information)."""
     _check_pair(long, short)
-    w, b = _check_levels(white_level, black_level)
+    w, b = _check_levels(white_level, black_level, long)
     m_long, sat = _long_stats(long, w, b)
     m_short = _grid_means(_fine(short), b)
-    return np.concatenate([_def_from_stats(m_long, m_short, w - b), _single_from_stats(m_long, sat, w - b)])
+    _check_order(m_long, m_short, w - b)
+    usable = int((_not_dark(m_long, w - b) & (sat <= 0.0)).sum())
+    feats = np.concatenate([_def_from_stats(m_long, m_short, w - b), _single_from_stats(m_long, sat, w - b)])
+    return feats, usable

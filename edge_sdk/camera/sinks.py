@@ -84,6 +84,9 @@ class Sink:
             raise SourceError(f"sink {self.name!r} is closed; open it again with edge_sdk.open_sink()")
         try:
             self._write(as_image(frame))
+        except OSError as e:  # unwritable, read-only or full: a typed one-line error, nothing partial left
+            self.abort()
+            raise SourceError(f"cannot write to sink {self.name!r}: {e.strerror or e}") from None
         except BaseException:
             self.abort()
             raise
@@ -92,7 +95,11 @@ class Sink:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._finish()
+            try:
+                self._finish()
+            except OSError as e:
+                self._abort()
+                raise SourceError(f"cannot finish sink {self.name!r}: {e.strerror or e}") from None
 
     def abort(self) -> None:
         """Close, discarding a partial output (no temporary or half-written file is left)."""
@@ -149,6 +156,10 @@ class VideoFileSink(Sink):
         if image.dtype != np.uint8:
             raise InputError(f"video sinks write uint8 images, got {image.dtype}; scale to 0..255 first")
         image = as_bgr(image)
+        if self.fourcc == "mp4v" and (image.shape[0] % 2 or image.shape[1] % 2):
+            # MPEG-4 stores 4:2:0 chroma, so the encoder needs even sizes: pad one black row/column
+            # rather than let it drop one silently.
+            image = cv2.copyMakeBorder(image, 0, image.shape[0] % 2, 0, image.shape[1] % 2, cv2.BORDER_CONSTANT)
         h, w = image.shape[:2]
         if self._writer is None:
             self.size = (w, h)

@@ -11,10 +11,22 @@ import sys
 from collections.abc import Sequence
 
 from edge_sdk import __version__
-from edge_sdk.cli import build_cmd, demo_cmd, eval_cmd, export_cmd, models_cmd, run_cmd, train_cmd, validate_cmd
+from edge_sdk.cli import (
+    benchmark_cmd,
+    build_cmd,
+    demo_cmd,
+    doctor_cmd,
+    eval_cmd,
+    export_cmd,
+    models_cmd,
+    run_cmd,
+    train_cmd,
+    validate_cmd,
+)
 from edge_sdk.errors import EdgeSDKError
 
-COMMANDS = (demo_cmd, run_cmd, models_cmd, train_cmd, eval_cmd, export_cmd, validate_cmd, build_cmd)
+COMMANDS = (demo_cmd, run_cmd, models_cmd, train_cmd, eval_cmd, export_cmd, validate_cmd, build_cmd, doctor_cmd,
+            benchmark_cmd)
 
 DESCRIPTION = """\
 edge-sdk: take small vision models from a PyTorch checkpoint to a camera-fed program

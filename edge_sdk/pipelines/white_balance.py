@@ -5,8 +5,9 @@ the per-channel gains (green = 1, the usual ISP convention). The corrected frame
 exposure with the gains applied, in the same linear raw units.
 
 Fallback policy (documented, tested): white balance never returns NaN. When the pair carries no
-usable statistics (all black, all saturated) or the model's output is not finite, the estimate
-falls back to gray world on the short exposure, and if that too is degenerate, to a neutral
+usable statistics (no long-frame cell that is neither dark nor saturated, and no dual-exposure
+distortion: all black, all saturated) or the model's output is not finite, the estimate falls
+back to gray world on the short exposure, and if that too is degenerate, to a neutral
 illuminant; ``result.fallback`` names what happened.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.awb.baselines import gray_world
-from edge_sdk.awb.features import extract_features
+from edge_sdk.awb.features import N_DEF, features_and_usable_cells
 from edge_sdk.camera.frames import DualFrame, Source
 from edge_sdk.errors import InputError
 from edge_sdk.pipelines.timing import Timings
@@ -86,11 +87,12 @@ class WhiteBalance:
         black = float(black_level if black_level is not None else meta.get("black_level", 0.0))
         fallback = None
         with t.stage("preprocess"):
-            feats = extract_features(long, short, white_level=white, black_level=black)
+            feats, usable = features_and_usable_cells(long, short, white_level=white, black_level=black)
         with t.stage("infer"):
             ill = self.session(feats[None].astype(np.float32))[0]
         with t.stage("postprocess"):
-            if not np.isfinite(ill).all() or float(np.linalg.norm(ill)) < 1e-6 or not feats.any():
+            no_stats = usable == 0 and float(np.abs(feats[:N_DEF]).max()) < 1e-6
+            if no_stats or not np.isfinite(ill).all() or float(np.linalg.norm(ill)) < 1e-6:
                 fallback = "no usable statistics in the pair: gray world on the short exposure"
                 ill = gray_world(short, white_level=white, black_level=black)
                 if not np.isfinite(ill).all() or float(np.linalg.norm(ill)) < 1e-6:

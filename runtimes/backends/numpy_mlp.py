@@ -145,10 +145,163 @@ class NumpySession(Session):
         super().__init__(artifact, [info(v) for v in g.input if v.name not in inits], [info(v) for v in g.output],
                          manifest, allow_nonfinite=allow_nonfinite)
 
+        self._steps = _compile(self._plan, self._consts, set(self._out_names))
+
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         env: dict[str, Any] = {**self._consts, **feed}  # per call: safe across threads
-        for op, ins, outs, attrs in self._plan:
-            results = op([env[k] if k else None for k in ins], attrs)
-            for name, value in zip(outs, results):
-                env[name] = value
+        for step in self._steps:
+            step(env)
         return {k: np.asarray(env[k], dtype=np.float32) for k in self._out_names}
+
+
+# -- the execution plan, compiled once at load ------------------------------------------------------
+# For a model of a few hundred parameters the per-node Python plumbing (attribute lookups, list
+# building, axes parsing) costs more than the arithmetic. Each node becomes one closure with its
+# constants and attributes bound; common ops call the numpy ufunc directly. Same results as OPS.
+Step = Callable[[dict[str, Any]], None]
+_UFUNCS: dict[str, Any] = {
+    "MatMul": np.matmul, "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide,
+    "Greater": np.greater, "Less": np.less, "Equal": np.equal, "Sqrt": np.sqrt, "Exp": np.exp, "Tanh": np.tanh,
+    "Abs": np.abs, "Log": np.log, "Neg": np.negative, "Reciprocal": np.reciprocal,
+}
+_REDUCE_UFUNCS: dict[str, Any] = {"ReduceSum": np.add, "ReduceMax": np.maximum}
+SOFTPLUS_EXACT_ABOVE = 17.0  # float32: log1p(exp(-x)) < ulp(x) / 2 for x >= 17, so softplus(x) rounds to x
+
+
+def _arg(name: str, consts: dict[str, Array]) -> tuple[bool, Any]:
+    return (True, consts[name]) if name in consts else (False, name)
+
+
+def _compile_node(op_type: str, ins: list[str], out: str, attrs: dict[str, Any],
+                  consts: dict[str, Array], relu: bool = False) -> Step | None:
+    """A fast closure for common node shapes, or None (the generic OPS entry is used).
+    ``relu``: a Gemm whose only consumer is a Relu writing ``out`` (fused, in place)."""
+    if op_type == "Gemm" and len(ins) >= 2 and ins[1] in consts and not attrs.get("transA", 0) \
+            and attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0:
+        w = np.ascontiguousarray(consts[ins[1]].T if attrs.get("transB", 0) else consts[ins[1]])
+        a = ins[0]
+        if len(ins) > 2 and ins[2]:
+            if ins[2] not in consts:
+                return None
+            b = consts[ins[2]]
+            if relu and b.dtype == w.dtype and b.ndim <= 1:
+                def gemm_relu(env: dict[str, Any]) -> None:
+                    h = np.matmul(env[a], w)  # a fresh array: safe to update in place
+                    np.add(h, b, out=h)
+                    env[out] = np.maximum(h, 0, out=h)
+                return gemm_relu
+            if relu:
+                return None
+
+            def gemm(env: dict[str, Any]) -> None:
+                env[out] = np.add(np.matmul(env[a], w), b)
+            return gemm
+        if relu:
+            return None
+
+        def matmul(env: dict[str, Any]) -> None:
+            env[out] = np.matmul(env[a], w)
+        return matmul
+    if op_type in _UFUNCS and len(ins) in (1, 2) and all(ins):
+        f = _UFUNCS[op_type]
+        if len(ins) == 1:
+            a = ins[0]
+
+            def unary(env: dict[str, Any]) -> None:
+                env[out] = f(env[a])
+            return unary
+        (ca, a), (cb, b) = _arg(ins[0], consts), _arg(ins[1], consts)
+        if not ca and cb:
+            def binary_const(env: dict[str, Any]) -> None:
+                env[out] = f(env[a], b)
+            return binary_const
+        if not ca and not cb:
+            def binary(env: dict[str, Any]) -> None:
+                env[out] = f(env[a], env[b])
+            return binary
+        return None
+    if op_type == "Relu":
+        a = ins[0]
+
+        def relu_step(env: dict[str, Any]) -> None:
+            env[out] = np.maximum(env[a], 0)
+        return relu_step
+    if op_type in _REDUCE_UFUNCS and (len(ins) < 2 or not ins[1] or ins[1] in consts):
+        axes = _axes([None, consts[ins[1]]] if len(ins) > 1 and ins[1] else [None], attrs)
+        if axes is None and attrs.get("noop_with_empty_axes", 0):
+            return None
+        f, a, keep = _REDUCE_UFUNCS[op_type], ins[0], bool(attrs.get("keepdims", 1))
+
+        def reduce(env: dict[str, Any]) -> None:
+            env[out] = f.reduce(env[a], axis=axes, keepdims=keep)
+        return reduce
+    return None
+
+
+def _compile(plan: list[tuple[Op, list[str], list[str], dict[str, Any]]], consts: dict[str, Array],
+             graph_outputs: set[str]) -> list[Step]:
+    types = {id(v): k for k, v in OPS.items()}  # plan entries hold the OPS functions themselves
+    nodes = [(types.get(id(op), ""), op, ins, outs, attrs) for op, ins, outs, attrs in plan]
+    uses: dict[str, int] = {}
+    for _, _, ins, _, _ in nodes:
+        for k in ins:
+            uses[k] = uses.get(k, 0) + 1
+    steps: list[Step] = []
+    i = 0
+    while i < len(nodes):
+        op_type, op, ins, outs, attrs = nodes[i]
+        # torch's softplus export: Where(Greater(x, t), x, Softplus(x)) with t >= 17 is softplus(x) itself
+        if op_type == "Softplus" and i + 2 < len(nodes):
+            (g_t, _, g_in, g_out, _), (w_t, _, w_in, w_out, _) = nodes[i + 1], nodes[i + 2]
+            t = consts.get(g_in[1]) if g_t == "Greater" and len(g_in) == 2 and g_in[0] == ins[0] else None
+            if (t is not None and t.size == 1 and float(t) >= SOFTPLUS_EXACT_ABOVE and w_t == "Where"
+                    and w_in == [g_out[0], ins[0], outs[0]] and uses.get(g_out[0]) == 1 and uses.get(outs[0]) == 1
+                    and not {g_out[0], outs[0]} & graph_outputs):
+                steps.append(_softplus(ins[0], w_out[0]))
+                i += 3
+                continue
+        # x / sqrt(sum(x * x, axes, keepdims)): the L2 normalisation at the end of emlp, one step
+        if op_type == "Mul" and len(ins) == 2 and ins[0] == ins[1] and i + 3 < len(nodes):
+            (r_t, _, r_in, r_out, r_at), (q_t, _, q_in, q_out, _), (d_t, _, d_in, d_out, _) = nodes[i + 1: i + 4]
+            inner = [outs[0], r_out[0], q_out[0]]
+            if (r_t == "ReduceSum" and r_in[0] == outs[0] and (len(r_in) < 2 or not r_in[1] or r_in[1] in consts)
+                    and r_at.get("keepdims", 1) and q_t == "Sqrt" and q_in == r_out and d_t == "Div"
+                    and d_in == [ins[0], q_out[0]] and all(uses.get(k) == 1 for k in inner)
+                    and not set(inner) & graph_outputs):
+                axes = _axes([None, consts[r_in[1]]] if len(r_in) > 1 and r_in[1] else [None], r_at)
+                if axes is not None or not r_at.get("noop_with_empty_axes", 0):
+                    steps.append(_l2_normalize(ins[0], d_out[0], axes))
+                    i += 4
+                    continue
+        if op_type == "Gemm" and i + 1 < len(nodes) and len(outs) == 1:
+            r_t, _, r_in, r_out, _ = nodes[i + 1]
+            if r_t == "Relu" and r_in == outs[0:1] and uses.get(outs[0]) == 1 and outs[0] not in graph_outputs:
+                fused = _compile_node(op_type, ins, r_out[0], attrs, consts, relu=True)
+                if fused is not None:
+                    steps.append(fused)
+                    i += 2
+                    continue
+        fast = _compile_node(op_type, ins, outs[0], attrs, consts) if len(outs) == 1 else None
+        steps.append(fast or _generic(op, ins, outs, attrs))
+        i += 1
+    return steps
+
+
+def _l2_normalize(a: str, out: str, axes: tuple[int, ...] | None) -> Step:
+    def l2_normalize(env: dict[str, Any]) -> None:
+        x = env[a]
+        env[out] = np.divide(x, np.sqrt(np.add.reduce(x * x, axis=axes, keepdims=True)))
+    return l2_normalize
+
+
+def _softplus(a: str, out: str) -> Step:
+    def softplus(env: dict[str, Any]) -> None:
+        env[out] = np.logaddexp(0, env[a])
+    return softplus
+
+
+def _generic(op: Op, ins: list[str], outs: list[str], attrs: dict[str, Any]) -> Step:
+    def step(env: dict[str, Any]) -> None:
+        for name, value in zip(outs, op([env[k] if k else None for k in ins], attrs)):
+            env[name] = value
+    return step

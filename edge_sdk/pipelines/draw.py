@@ -1,0 +1,126 @@
+"""Draw pipeline results on frames (numpy + OpenCV): 8-bit BGR images for sinks, displays and videos.
+
+    image = draw_prediction(frame.image, classifier(frame))      # top-1, top-k, timings
+    image = draw_white_balance(white_balance(pair))               # before | after, gains, error
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_sdk.awb.metrics import angular_error_deg
+from edge_sdk.camera.frames import DualFrame
+from edge_sdk.pipelines.classifier import Prediction
+from edge_sdk.pipelines.timing import Timings
+from edge_sdk.pipelines.white_balance import WhiteBalanceResult, apply_gains, to_display
+
+MIN_SIDE = 240  # frames smaller than this are upscaled (nearest) so the text stays legible
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+GREEN, WHITE, GRAY = (80, 220, 80), (255, 255, 255), (190, 190, 190)
+
+
+def to_bgr8(image: np.ndarray) -> np.ndarray:
+    """Any camera frame (gray/BGR/BGRA, uint8/uint16/float in [0, 1]) -> contiguous uint8 BGR."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = (np.clip(image.astype(np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
+    if image.ndim == 2 or image.shape[2] == 1:
+        image = cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(image)
+
+
+def upscale(image: np.ndarray, min_side: int = MIN_SIDE) -> np.ndarray:
+    """Integer nearest-neighbour upscale until the shorter side is at least ``min_side``."""
+    k = -(-min_side // max(1, min(image.shape[:2])))
+    return cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_NEAREST) if k > 1 else image
+
+
+def timings_text(t: Timings) -> str:
+    """Compact stage times; a stage at exactly 0 was not measured (capture of a frame passed in directly)."""
+    short = {"capture": "cap", "preprocess": "pre", "infer": "inf", "postprocess": "post"}
+    return " ".join(f"{short.get(k, k)} {v:.1f}" for k, v in t.ms.items() if v) + " ms"
+
+
+def text_scale(height: int) -> float:
+    return max(0.4, height / 600)
+
+
+def _metrics(scale: float) -> tuple[int, int, int]:
+    """(thickness, line step, padding) in pixels for a font scale."""
+    thick = max(1, round(scale * 1.6))
+    return thick, cv2.getTextSize("Ag", FONT, scale, thick)[0][1] + round(12 * scale), round(6 * scale)
+
+
+def put_lines(image: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]], x: int = 0, y: int = 0,
+              scale: float | None = None, box: bool = True, bottom: bool = False) -> np.ndarray:
+    """Draw text lines (text, colour) from (x, y) (``bottom``: ending at the bottom edge) on a dark box;
+    sized to the image height unless ``scale`` is given. In place; returns ``image``."""
+    scale = scale or text_scale(image.shape[0])
+    thick, step, pad = _metrics(scale)
+    sizes = [cv2.getTextSize(text, FONT, scale, thick)[0] for text, _ in lines]
+    if bottom:
+        y = max(0, image.shape[0] - step * len(lines) - pad)
+    if box and lines:
+        w = max(s[0] for s in sizes) + 2 * pad
+        roi = image[y : y + step * len(lines) + pad, x : x + w]
+        roi[:] = (roi * 0.35).astype(np.uint8)  # darken, keep the picture visible
+    for i, (text, colour) in enumerate(lines):
+        cv2.putText(image, text, (x + pad, y + (i + 1) * step), FONT, scale, colour, thick, cv2.LINE_AA)
+    return image
+
+
+def draw_prediction(image: np.ndarray, prediction: Prediction) -> np.ndarray:
+    """The frame (upscaled if tiny) with the top-1 label and score, the top-k list and stage timings."""
+    out = upscale(to_bgr8(image)).copy()
+    lines = [(f"{prediction.label}  {prediction.score:.0%}", GREEN)]
+    lines += [(f"{lab} {s:.2f}", WHITE) for lab, s in zip(prediction.labels[1:], prediction.scores[1:])]
+    lines.append((timings_text(prediction.timings), GRAY))
+    put_lines(out, lines[:1], scale=2 * text_scale(out.shape[0]))
+    return put_lines(out, lines[1:], bottom=True)
+
+
+def draw_white_balance(pair_or_result: WhiteBalanceResult | DualFrame | tuple[np.ndarray, np.ndarray],
+                       white_level: float | None = None, black_level: float | None = None) -> np.ndarray:
+    """Side by side, 8-bit BGR: the long exposure as captured (left) | with the gains (right), and below,
+    a text band: gains, estimated illuminant, angular error vs ``meta['illuminant']`` if known, timings.
+
+    Levels default to the frame's ``meta`` (``white_level``, ``black_level``), else the dtype range. A bare
+    pair (no result) is drawn with unit gains.
+    """
+    result = pair_or_result if isinstance(pair_or_result, WhiteBalanceResult) else None
+    frame = result.frame if result is not None else pair_or_result
+    meta = frame.meta if isinstance(frame, DualFrame) else {}
+    if isinstance(frame, DualFrame):
+        long = frame.long
+    elif isinstance(frame, tuple):
+        long = frame[0]
+    elif result is not None and result.corrected is not None:
+        long = result.corrected  # no source frame kept: show the corrected frame on both sides
+    else:
+        raise TypeError("draw_white_balance needs a WhiteBalanceResult with its frame, a DualFrame or a pair")
+    top = float(np.iinfo(long.dtype).max) if np.issubdtype(long.dtype, np.integer) else 1.0
+    white = float(white_level if white_level is not None else meta.get("white_level", top))
+    black = float(black_level if black_level is not None else meta.get("black_level", 0.0))
+    gains = result.gains if result is not None else np.ones(3, np.float32)
+    corrected = result.corrected if result is not None and result.corrected is not None else \
+        apply_gains(long, gains, white)
+    out = np.hstack([to_display(long, white, black), to_display(corrected, white, black)])
+    put_lines(out, [("before", WHITE)], box=True)
+    put_lines(out, [("after", WHITE)], x=long.shape[1], box=True)
+    lines = [(f"gains R {gains[0]:.2f} G {gains[1]:.2f} B {gains[2]:.2f}", WHITE)]
+    if result is not None:
+        ill = result.illuminant
+        text = f"illuminant rgb ({ill[0]:.3f}, {ill[1]:.3f}, {ill[2]:.3f})"
+        if "illuminant" in meta:
+            text += f"  error {float(angular_error_deg(ill, meta['illuminant'])):.2f} deg"
+        lines += [(text, GREEN), (timings_text(result.timings) + (f"  fallback: {result.fallback}"
+                                                                  if result.fallback else ""), GRAY)]
+    scale = text_scale(long.shape[0])
+    _, step, pad = _metrics(scale)
+    band = np.zeros((step * len(lines) + 2 * pad, out.shape[1], 3), np.uint8)
+    put_lines(band, lines, scale=scale, box=False)
+    return np.vstack([out, band])

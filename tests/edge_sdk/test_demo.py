@@ -1,0 +1,38 @@
+"""`edge-sdk demo` end to end: real bundles, a real video, a before/after image and a JSON report."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+import edge_sdk
+from tests.video_checks import read_video, white_surface_casts
+
+
+def test_demo_writes_what_it_promises(cli, tmp_path) -> None:
+    out = tmp_path / "demo"
+    r = cli("demo", "--out", out, "--frames", "6", "--digits", "60", "--quiet")
+    assert r.code == 0, r.err
+    assert "white balance (emlp fp32)" in r.out and "compact-cnn-int8" in r.out and str(out) in r.out
+
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["conversions"]) == 6 and all(c["passed"] for c in report["conversions"].values())
+    for name in ("emlp", "compact-cnn", "care-tiny"):
+        for precision in ("fp32", "int8"):
+            assert (out / "bundles" / f"{name}-{precision}" / "model.onnx").is_file()
+    assert all(c["top1"] >= 0.9 and c["frames"] == 60 for c in report["classifiers"].values())
+    wb = report["white_balance"]
+    assert wb["frames"] == 6 and wb["angular_error_deg"]["mean"] < 10
+    assert set(wb["stage_ms"]) >= {"capture", "preprocess", "infer", "postprocess"}
+
+    frames = read_video(out / "white_balance.mp4")
+    assert len(frames) == 6
+    png = cv2.imread(str(out / "white_balance_before_after.png"))
+    assert png is not None and png.shape[1] == frames[0].shape[1] == 2 * 640
+    assert frames[0].shape[0] == png.shape[0] + png.shape[0] % 2  # mp4 pads odd heights to even
+    with edge_sdk.open_dual_source("synthetic://dual-exposure?size=640x360&split=test&count=6") as src:
+        truths = [f.meta["illuminant"] for f in src]
+    before, after = white_surface_casts(frames, truths, 640, 360)
+    assert np.mean(after) < 0.75 * np.mean(before), (before, after)
