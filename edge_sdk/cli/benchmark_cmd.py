@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge_sdk._io import atomic_write_text
 from edge_sdk.cli.output import format_table
 from edge_sdk.errors import EdgeSDKError
 
@@ -53,6 +54,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--precision", default="fp32", metavar="P", help="precision for zoo names (default fp32)")
     p.add_argument("--pipeline", metavar="URI", help="benchmark the camera pipeline on this source")
     p.add_argument("--json", metavar="FILE", help="write results with raw times as JSON ('-' for stdout)")
+    p.add_argument("--plot", type=Path, metavar="PNG",
+                   help="bar chart of warm latency per model, backend and precision (needs matplotlib)")
     p.set_defaults(func=run)
 
 
@@ -153,6 +156,14 @@ def run(args: argparse.Namespace) -> int:
         if to_stdout:
             sys.stdout.write(text)
         else:
-            Path(args.json).write_text(text)
+            atomic_write_text(args.json, text)
             print(f"wrote {args.json}", file=out)
+    if args.plot:
+        from edge_sdk.plots import plot_latency_bars
+
+        rows = [{"label": f"{r['model']} {r['precision']} {r['backend']}" + (" (pipeline)" if r["kind"] == "pipeline"
+                                                                               else f" b{r['batch']}"),
+                 "median_ms": r["latency_ms"]["median"], "p90_ms": r["latency_ms"]["p90"]} for r in results]
+        plot_latency_bars(rows, args.plot, title="edge-sdk benchmark: warm latency per call")
+        print(f"wrote {args.plot}", file=out)
     return 0

@@ -105,3 +105,14 @@ def test_benchmark_bad_arguments(cli, mlp_bundle, args, message):
 def test_benchmark_missing_bundle(cli, tmp_path):
     r = cli("benchmark", tmp_path / "nope")
     assert r.code == 1 and r.err.startswith("edge-sdk: error:") and len(r.err.strip().splitlines()) == 1
+
+
+def test_benchmark_plot_per_backend(cli, mlp_bundle, tmp_path):
+    import cv2
+
+    out = tmp_path / "bars.png"
+    r = cli("benchmark", mlp_bundle, "--backend", "numpy", "--backend", "onnxruntime", "--iterations", "20",
+            "--warmup", "0", "--plot", out)
+    assert r.code == 0, r.err
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[1] == 700 and img.std() > 10
