@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -161,10 +160,7 @@ def test_onnx_parity_care_tiny(tmp_path: Path) -> None:
     assert _export_and_compare(model, torch.rand(2, 1, 28, 28), tmp_path / "care-tiny.onnx") < 1e-4
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("EDGE_SDK_SLOW_TESTS"), reason="care-s0 ONNX export takes 15-40 s; set EDGE_SDK_SLOW_TESTS=1"
-)
+@pytest.mark.slow  # 15-40 s: the export of a 7.3 M-parameter model
 def test_onnx_parity_care_s0(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = build("s0").eval()
