@@ -80,7 +80,7 @@ class Session:
         if len(self.inputs) != 1:
             raise InputError(f"this model has {len(self.inputs)} inputs; call run({{name: array}}) instead")
         spec = self.inputs[0]  # the name is right by construction: skip run()'s name checks, not _check
-        return self._infer({spec.name: self._check(spec, x)})[self.outputs[0].name]
+        return self._infer_single(self._check(spec, x))
 
     def close(self) -> None:
         """Release backend resources. Idempotent."""
@@ -134,6 +134,10 @@ class Session:
             )
         return value if value.flags.c_contiguous else np.ascontiguousarray(value)
 
-    # -- backend hook -------------------------------------------------------------------------------
+    # -- backend hooks ------------------------------------------------------------------------------
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
+
+    def _infer_single(self, x: np.ndarray) -> np.ndarray:
+        """The first output for the (checked) single input; backends may skip the dict plumbing."""
+        return self._infer({self.inputs[0].name: x})[self.outputs[0].name]

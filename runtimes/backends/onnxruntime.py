@@ -90,3 +90,7 @@ class OnnxRuntimeSession(Session):
         # InferenceSession.run is thread-safe; no lock needed.
         values = self._sess.run(self._outputs, feed)
         return {name: np.asarray(v) for name, v in zip(self._outputs, values)}
+
+    def _infer_single(self, x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self._sess.run(self._outputs[:1], {self.inputs[0].name: x})[0]
+        return out
