@@ -53,3 +53,15 @@ def test_int8_is_tensorrt_ready(zoo_bundle) -> None:
 def test_validate_cli_reruns_parity(cli, zoo_bundle) -> None:
     r = cli("validate", zoo_bundle("compact-cnn", "int8"), "--json")
     assert r.code == 0 and r.json()["passed"] and r.json()["metric"]["name"] == "top1"
+
+
+def test_conversion_report_states_the_measured_parity(zoo_bundle) -> None:
+    bundle = zoo_bundle("compact-cnn", "int8")
+    m = json.loads((bundle / "manifest.json").read_text())
+    report = (bundle / "report.md").read_text()
+    size_kib = (bundle / "model.onnx").stat().st_size / 1024
+    assert report.startswith("# compact-cnn — int8")
+    assert f"({size_kib:.1f} KiB" in report and m["artifact_sha256"][:16] in report
+    assert "## Parity against PyTorch FP32" in report and "digits-28/test (360 samples)" in report
+    assert f"reference {m['parity']['metric']['reference']:.4g}" in report
+    assert "## Calibration" in report and "- method: minmax" in report
