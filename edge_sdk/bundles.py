@@ -14,6 +14,19 @@ def cache_dir() -> Path:
     return Path(os.environ.get("EDGE_SDK_CACHE") or Path.home() / ".cache" / "edge-sdk")
 
 
+def _is_current(bundle: Path, name: str) -> bool:
+    """A cached export is reused only if it was made from the weights shipped now (and is intact)."""
+    from runtimes.manifest import read_manifest, sha256_file, verified_artifact
+
+    spec = REGISTRY[name]
+    try:
+        manifest = read_manifest(bundle)
+        verified_artifact(bundle, manifest)
+    except EdgeSDKError:
+        return False
+    return not spec.ships_weights or manifest.source_sha256 == sha256_file(spec.weights_path)
+
+
 def resolve_bundle(model: str | os.PathLike[str], precision: str = "fp32", *, quiet: bool = True) -> Path:
     """A bundle directory or model file as given, or, for a zoo name, a cached validated export.
 
@@ -26,7 +39,7 @@ def resolve_bundle(model: str | os.PathLike[str], precision: str = "fp32", *, qu
     if name not in REGISTRY:
         raise EdgeSDKError(f"{name!r} is neither a bundle path nor a zoo model (see: edge-sdk models)")
     out = cache_dir() / "bundles" / f"{name}-{precision}"
-    if (out / "manifest.json").is_file():
+    if (out / "manifest.json").is_file() and _is_current(out, name):
         return out
     try:
         from converters import export

@@ -36,3 +36,17 @@ def test_demo_writes_what_it_promises(cli, tmp_path) -> None:
         truths = [f.meta["illuminant"] for f in src]
     before, after = white_surface_casts(frames, truths, 640, 360)
     assert np.mean(after) < 0.75 * np.mean(before), (before, after)
+
+
+def test_resolve_bundle_reexports_a_stale_cache(tmp_path, monkeypatch) -> None:
+    from edge_sdk.bundles import resolve_bundle
+
+    monkeypatch.setenv("EDGE_SDK_CACHE", str(tmp_path))
+    first = resolve_bundle("emlp")
+    before = (first / "manifest.json").read_bytes()
+    assert resolve_bundle("emlp") == first and (first / "manifest.json").read_bytes() == before  # reused
+    manifest = json.loads(before)
+    manifest["source_sha256"] = "0" * 64  # as if exported from other weights
+    (first / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    again = resolve_bundle("emlp")
+    assert json.loads((again / "manifest.json").read_text())["source_sha256"] != "0" * 64
