@@ -15,17 +15,14 @@ module returns (``manifest.engines``), like jetson-inference's cached-engine nam
 * ``version_compatible=True`` sets ``BuilderFlag.VERSION_COMPATIBLE``: the plan also runs on later
   TensorRT releases of the same major version; the runtime must set ``Runtime.engine_host_code_allowed``.
 
-GPU name and compute capability come from the CUDA driver API (``libcuda``, via ctypes), which exists
+GPU name and compute capability come from ``runtimes.gpu`` (the CUDA driver API via ctypes), which exists
 wherever a TensorRT engine can run, Jetson included; ``nvidia-smi`` is the fallback. No torch, no
 cuda-python needed.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import shlex
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge_sdk._io import atomic_path
 from edge_sdk.errors import BackendUnavailableError, EdgeSDKError
+from runtimes.gpu import gpu_info
 from runtimes.manifest import sha256_file
 
 if TYPE_CHECKING:
@@ -137,54 +135,6 @@ def trtexec_command(
     if version_compatible:
         args.append("--versionCompatible")
     return shlex.join(args)
-
-
-# ---------------------------------------------------------------------------------------------------
-# GPU identity without torch
-
-
-def _gpu_from_libcuda() -> tuple[str, str] | None:
-    """(name, "major.minor") of device 0 via the CUDA driver API, or None."""
-    for name in ("libcuda.so.1", "libcuda.so", ctypes.util.find_library("cuda"), "nvcuda.dll"):
-        if not name:
-            continue
-        try:
-            cuda = ctypes.CDLL(name)
-        except OSError:
-            continue
-        dev = ctypes.c_int()
-        major, minor = ctypes.c_int(), ctypes.c_int()
-        buf = ctypes.create_string_buffer(256)
-        # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76 (cuda.h)
-        if (
-            cuda.cuInit(0) != 0
-            or cuda.cuDeviceGet(ctypes.byref(dev), 0) != 0
-            or cuda.cuDeviceGetName(buf, len(buf), dev) != 0
-            or cuda.cuDeviceGetAttribute(ctypes.byref(major), 75, dev) != 0
-            or cuda.cuDeviceGetAttribute(ctypes.byref(minor), 76, dev) != 0
-        ):
-            return None
-        return buf.value.decode(errors="replace"), f"{major.value}.{minor.value}"
-    return None
-
-
-def _gpu_from_nvidia_smi() -> tuple[str, str] | None:
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader", "--id=0"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    name, _, cap = out.strip().partition(",")
-    return (name.strip(), cap.strip()) if name and cap.strip() else None
-
-
-def gpu_info() -> dict[str, str]:
-    """{"gpu_name", "compute_capability"} of CUDA device 0 ("unknown" where it cannot be found)."""
-    found = _gpu_from_libcuda() or _gpu_from_nvidia_smi()
-    name, cap = found if found else ("unknown", "unknown")
-    return {"gpu_name": name, "compute_capability": cap}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def _cache_writable() -> dict[str, Any]:
 
 
 def _gpu() -> dict[str, Any]:
-    from converters.tensorrt_build import gpu_info
+    from runtimes.gpu import gpu_info
 
     info = gpu_info()
     return {"cuda_gpu": info["gpu_name"] != "unknown", **info, "nvidia_smi": shutil.which("nvidia-smi") is not None,
