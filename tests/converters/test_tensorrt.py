@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters import tensorrt_build
 from converters.tensorrt_build import build_engine, engine_key_matches, trtexec_command
 from converters.tensorrt_check import check_tensorrt_compat
 from edge_sdk.errors import BackendUnavailableError, EdgeSDKError
