@@ -13,7 +13,7 @@ from edge_sdk.awb.metrics import angular_error_deg
 from edge_sdk.camera.frames import DualFrame
 from edge_sdk.pipelines.classifier import Prediction
 from edge_sdk.pipelines.timing import Timings
-from edge_sdk.pipelines.white_balance import WhiteBalanceResult, apply_gains, to_display
+from edge_sdk.pipelines.white_balance import WhiteBalanceResult, apply_gains, dtype_max, to_display
 
 MIN_SIDE = 240  # frames smaller than this are upscaled (nearest) so the text stays legible
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -102,8 +102,7 @@ def draw_white_balance(pair_or_result: WhiteBalanceResult | DualFrame | tuple[np
         long = result.corrected  # no source frame kept: show the corrected frame on both sides
     else:
         raise TypeError("draw_white_balance needs a WhiteBalanceResult with its frame, a DualFrame or a pair")
-    top = float(np.iinfo(long.dtype).max) if np.issubdtype(long.dtype, np.integer) else 1.0
-    white = float(white_level if white_level is not None else meta.get("white_level", top))
+    white = float(white_level if white_level is not None else meta.get("white_level", dtype_max(long)))
     black = float(black_level if black_level is not None else meta.get("black_level", 0.0))
     gains = result.gains if result is not None else np.ones(3, np.float32)
     corrected = result.corrected if result is not None and result.corrected is not None else \

@@ -83,7 +83,7 @@ class WhiteBalance:
         frame = pair if isinstance(pair, DualFrame) else None
         long, short = (pair.long, pair.short) if isinstance(pair, DualFrame) else pair
         meta = frame.meta if frame is not None else {}
-        white = float(white_level if white_level is not None else meta.get("white_level", _dtype_max(long)))
+        white = float(white_level if white_level is not None else meta.get("white_level", dtype_max(long)))
         black = float(black_level if black_level is not None else meta.get("black_level", 0.0))
         fallback = None
         with t.stage("preprocess"):
@@ -113,7 +113,8 @@ class WhiteBalance:
             yield self(pair, timings=t, **kwargs)
 
 
-def _dtype_max(a: np.ndarray) -> float:
+def dtype_max(a: np.ndarray) -> float:
+    """The largest value of an integer frame's dtype, 1.0 for float frames: the default white level."""
     if np.issubdtype(a.dtype, np.integer):
         return float(np.iinfo(a.dtype).max)
     return 1.0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import time
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from edge_sdk.errors import DatasetError
 from edge_sdk.training.augment import random_affine
-from edge_sdk.training.common import accuracy, fit, seed_everything
+from edge_sdk.training.common import accuracy, fit, seed_everything, single_thread
 
 if TYPE_CHECKING:
     import torch
@@ -66,7 +65,6 @@ def train(
     show_progress: bool = True,
 ) -> dict[str, float]:
     """Train care-tiny, save safetensors weights to ``out``; return top-1 metrics (0..1) and seconds."""
-    import torch
 
     from edge_sdk.zoo.care import build
     from edge_sdk.zoo.weights import save_weights
@@ -100,23 +98,14 @@ def train(
             model.train()
         return model(random_affine(xb, gen))  # type: ignore[no-any-return]
 
-    # one thread: this model's ops are tiny, so thread sync dominates, and a second busy process on a
-    # 2-core host makes multi-threaded CPU training ~20x slower; one thread is also reproducible
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     t0 = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            # fit() logs float(loss) of a tensor that requires grad; harmless
-            warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
-            loss = fit(
-                model, x_tr, y_tr, epochs=n_epochs, lr=LR, batch_size=BATCH_SIZE, weight_decay=WEIGHT_DECAY,
-                seed=seed, desc="care-tiny", show_progress=show_progress, forward=forward,
-                label_smoothing=LABEL_SMOOTHING,
-            )
+    with single_thread():
+        loss = fit(
+            model, x_tr, y_tr, epochs=n_epochs, lr=LR, batch_size=BATCH_SIZE, weight_decay=WEIGHT_DECAY,
+            seed=seed, desc="care-tiny", show_progress=show_progress, forward=forward,
+            label_smoothing=LABEL_SMOOTHING,
+        )
         select(n_epochs)
-    finally:
-        torch.set_num_threads(threads)
     seconds = time.perf_counter() - t0
     model.load_state_dict(best["state"])  # type: ignore[arg-type]
     model.eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,6 +21,23 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread inside the block; the previous count is restored after.
+
+    The zoo's models are small: thread synchronisation costs more than it saves, a second busy process on
+    a 2-core host makes multi-threaded training many times slower, and one thread is reproducible.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def progress(it: Iterable[T], desc: str, enabled: bool = True, total: int | None = None) -> Iterator[T]:

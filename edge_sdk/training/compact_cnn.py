@@ -40,10 +40,9 @@ grey 28x28 models). ``epochs`` sets stage 1's epochs; the stage-2 phases scale w
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ from torch import nn
 
 from edge_sdk.errors import DatasetError
 from edge_sdk.training.augment import random_affine
-from edge_sdk.training.common import progress, seed_everything
+from edge_sdk.training.common import progress, seed_everything, single_thread
 from edge_sdk.zoo.compact_cnn import CompactCNN
 
 __all__ = [
@@ -136,17 +135,6 @@ class DualInputOutput(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread inside the block; the previous count is restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class _Normalize:

@@ -25,7 +25,7 @@ from edge_sdk.awb.features import N_DEF, N_FEATURES, N_SINGLE
 from edge_sdk.awb.metrics import angular_error_deg, summarize
 from edge_sdk.data.dual_exposure import FEATURE_HEIGHT, FEATURE_WIDTH, generate_scene, make_feature_dataset
 from edge_sdk.errors import DatasetError
-from edge_sdk.training.common import progress, seed_everything
+from edge_sdk.training.common import progress, seed_everything, single_thread
 
 if TYPE_CHECKING:
     import torch
@@ -73,15 +73,10 @@ def fit_mlp(
 ) -> tuple[torch.nn.Module, dict[str, float]]:
     """Train one MLP (EMLP architecture, any input width) by :data:`RECIPE`; return it (standardisation
     folded in, eval mode) and its val summary."""
-    import torch
 
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matmuls: extra threads only add synchronisation (30x slower here)
-    try:
+    with single_thread():  # tiny matmuls: extra threads only add synchronisation (30x slower here)
         return _fit(x, y, xv, yv, hidden=hidden, seed=seed, epochs=epochs, show_progress=show_progress, desc=desc)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(
