@@ -20,23 +20,20 @@ from converters.data import EvalSet
 from converters.parity import ParityReport
 from converters.sources import ModelSource
 from converters.validate import validate_onnx
+from runtimes import load
 
 
 def median_latency_ms(path: Path, sample: np.ndarray, budget_s: float = 1.0, max_runs: int = 500) -> float:
-    """Median single-sample latency of ONNX Runtime (CPU) over up to ``budget_s`` seconds."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    feed = {sess.get_inputs()[0].name: np.ascontiguousarray(sample[None], np.float32)}
+    """Median single-sample latency through the runtime (ONNX Runtime backend, CPU) over ``budget_s`` seconds."""
+    sess = load(path, backend="onnxruntime", providers=["CPUExecutionProvider"])
+    x = np.ascontiguousarray(sample[None], np.float32)
     for _ in range(10):
-        sess.run(None, feed)
+        sess(x)
     times: list[float] = []
     deadline = time.perf_counter() + budget_s
     while len(times) < max_runs and (time.perf_counter() < deadline or len(times) < 20):
         t0 = time.perf_counter()
-        sess.run(None, feed)
+        sess(x)
         times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1e3)
 

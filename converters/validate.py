@@ -14,17 +14,16 @@ from edge_sdk.errors import EdgeSDKError, ManifestError
 
 
 def run_onnx(path: Path, x: np.ndarray, batch: int = 64) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
+    """All outputs of ``path`` on ``x``, through the runtime that ships (ONNX Runtime backend, CPU)."""
+    from runtimes import load
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    outs: list[list[np.ndarray]] = [[] for _ in sess.get_outputs()]
+    sess = load(path, backend="onnxruntime", providers=["CPUExecutionProvider"])
+    name = sess.inputs[0].name
+    outs: dict[str, list[np.ndarray]] = {o.name: [] for o in sess.outputs}
     for i in range(0, len(x), batch):
-        for k, o in enumerate(sess.run(None, {name: np.ascontiguousarray(x[i : i + batch], np.float32)})):
+        for k, o in sess.run({name: np.ascontiguousarray(x[i : i + batch], np.float32)}).items():
             outs[k].append(np.asarray(o, np.float32))
-    return {o.name: np.concatenate(outs[k]) for k, o in enumerate(sess.get_outputs())}
+    return {k: np.concatenate(v) for k, v in outs.items()}
 
 
 def run_torch(module: Any, x: np.ndarray, names: list[str], batch: int = 64) -> dict[str, np.ndarray]:
