@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/edge-sdk demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check edge_sdk converters runtimes samples tests
-	$(BIN)/mypy edge_sdk converters runtimes
+	$(BIN)/ruff check edge_sdk converters runtimes samples tests tools
+	$(BIN)/mypy edge_sdk converters runtimes tools
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -111,8 +111,11 @@ def _loop(session: Any, task: str, args: argparse.Namespace, quiet: bool) -> dic
             if args.max_frames is not None and n >= args.max_frames:
                 break
         seconds = time.perf_counter() - t0
+        st = source.stats
     out: dict[str, Any] = {"frames": n, "seconds": round(seconds, 3), "fps": round(n / seconds, 2) if n else 0.0,
-                           "stage_ms": {k: round(v / max(n, 1), 3) for k, v in stages.items()}}
+                           "stage_ms": {k: round(v / max(n, 1), 3) for k, v in stages.items()},
+                           "source": {"frames_read": st.frames_read, "dropped": st.dropped,
+                                      "reconnects": st.reconnects, "skipped_corrupt": list(st.skipped_corrupt)}}
     if labelled:
         out.update(top1_accuracy=round(hits / labelled, 4), labelled_frames=labelled)
     if errors:
@@ -132,4 +135,11 @@ def format_summary(s: dict[str, Any]) -> str:
         e = s["angular_error_deg"]
         lines.append(f"  angular error mean {e['mean']:.2f} deg, median {e['median']:.2f}, worst 25% "
                      f"{e['worst25']:.2f} (n={int(e['n'])}); fallbacks {s.get('fallbacks', 0)}")
+    src = s.get("source", {})
+    if src.get("dropped") or src.get("reconnects"):
+        lines.append(f"  source: {src['dropped']} frames dropped (slow consumer), {src['reconnects']} reconnects")
+    skipped = src.get("skipped_corrupt") or []
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f", ... ({len(skipped) - 5} more)" if len(skipped) > 5 else "")
+        lines.append(f"  skipped {len(skipped)} corrupt input(s): {shown}")
     return "\n".join(lines)

@@ -53,6 +53,26 @@ def test_run_white_balance_json_numpy_backend(cli, zoo_bundle) -> None:
     assert "top1_accuracy" not in s
 
 
+def test_run_reports_skipped_corrupt_images(cli, zoo_bundle, tmp_path) -> None:
+    from sklearn.datasets import load_digits
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    digits = load_digits().images[:4]
+    for i, d in enumerate(digits):  # real digits as 8-bit greyscale PNGs, 8x8 upscaled
+        img = cv2.resize((d * 255 / 16).astype("uint8"), (28, 28), interpolation=cv2.INTER_NEAREST)
+        assert cv2.imwrite(str(frames / f"d{i}.png"), img)
+    bad = frames / "d1b.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    r = cli("run", zoo_bundle("compact-cnn"), str(frames), "--json")
+    assert r.code == 0, r.err
+    s = r.json()
+    assert s["frames"] == 4 and s["source"]["skipped_corrupt"] == [str(bad)] and s["source"]["dropped"] == 0
+    r = cli("run", zoo_bundle("compact-cnn"), str(frames), "--quiet")
+    assert r.code == 0, r.err
+    assert f"skipped 1 corrupt input(s): {bad}" in r.out
+
+
 @pytest.mark.parametrize("uri", ["synthetic://nope", "file:///no/such/clip.mp4"])
 def test_bad_input_uri_is_one_line_error(cli, zoo_bundle, uri) -> None:
     r = cli("run", zoo_bundle("compact-cnn"), uri)
