@@ -2,8 +2,9 @@
 
 Measured in fresh processes (one per allocator setting), torch eager and the edge-sdk runtime (the
 block exported to ONNX, one file per token grid), with both timing methods of ``harness``, beside a
-streaming floor (a pure O(N) elementwise op) timed the same way, and a per-op profile: where a step
-misses the target, the floor and the profile show whether the algorithm or the memory system is why.
+streaming floor: a pure O(N) elementwise op sized to allocate as many bytes per call as the attention
+(counted op by op, ``bytes_written``) and timed the same way. Where a step misses the target, the
+floor's own ratio on that step shows how much of it the memory system alone costs.
 """
 
 from __future__ import annotations
@@ -180,13 +181,13 @@ def notes(r: dict[str, float]) -> list[str]:
     fmt = lambda key: " and ".join(f"{v:.2f}×" for v in ratio[key])  # noqa: E731
     return [
         "**How to read this.** Linear attention does O(N d²) work, so its time should grow ~4× per 4× tokens "
-        "while nothing else changes with N. One thing does: where the data lives. One call allocates and "
-        f"writes {k:.1f}× its input's bytes (counted per op with a torch dispatch mode): {mib[a]:.0f} MiB at "
-        f"{a}², {mib[b]:.0f} MiB at {b}², {mib[c]:.0f} MiB at {c}². This CPU has 1 MiB of L2 per core and a "
-        f"32 MiB L3 shared with other jobs, so the {a}² call can run from L3 and the larger ones cannot. The "
-        f"**streaming floor** isolates that effect: `(x * 2 + 1) * 3` (three elementwise passes, pure O(N)) on "
-        f"{r['floor_channels']:.0f} channels, so that it allocates the same bytes per call as the attention. "
-        f"It scales {fmt(('hot', 'stream'))} on the two steps in the hot loop ({fmt(('single', 'stream'))} "
+        "while nothing else changes with N. One thing does: where the data lives. One call (torch eager) "
+        f"allocates and writes {k:.1f}× its input's bytes (counted per op with a torch dispatch mode): "
+        f"{mib[a]:.0f} MiB at {a}², {mib[b]:.0f} MiB at {b}², {mib[c]:.0f} MiB at {c}². This CPU has 1 MiB of L2 "
+        f"per core and a 32 MiB L3 shared with other jobs, so the {a}² call can run from L3 and the larger ones "
+        "cannot. The **streaming floor** isolates that effect: `(x * 2 + 1) * 3` (three elementwise passes, "
+        f"pure O(N)) on {r['floor_channels']:.0f} channels, so that it allocates the same bytes per call as the "
+        f"attention. It scales {fmt(('hot', 'stream'))} on the two steps in the hot loop ({fmt(('single', 'stream'))} "
         f"as single calls){verdict}. "
         f"The attention itself scales {fmt(('hot', 'lin'))} (torch, hot loop), {fmt(('hot', 'rt'))} (runtime, "
         f"hot loop) and {fmt(('single', 'rt'))} (runtime, single calls: each call after the other sizes have "
