@@ -28,7 +28,8 @@ from edge_sdk._io import atomic_write_text
 from edge_sdk.errors import EdgeSDKError, ParityError
 from runtimes.manifest import MANIFEST_NAME, Manifest, TensorSpec, sha256_file
 
-PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "auto")
+PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu", "int8-dynamic", "auto")
+STATIC_INT8 = ("int8", "int8-cpu")  # the precisions that need calibration samples
 ARTIFACT = "model.onnx"
 
 
@@ -61,15 +62,16 @@ def build_candidate(
         summary = q.convert_fp16(fp32_path, out_path)
     elif precision == "int8-dynamic":
         summary = q.quantize_int8_dynamic(fp32_path, out_path)
-    elif precision == "int8":
+    elif precision in STATIC_INT8:
         if calibration is None:
-            raise EdgeSDKError("int8 needs calibration samples")
+            raise EdgeSDKError(f"{precision} needs calibration samples")
         summary = q.quantize_int8_static(fp32_path, out_path, calibration, method=calib_method,
                                          per_channel=per_channel, exclude_nodes=exclude_nodes,
-                                         show_progress=show_progress)
+                                         show_progress=show_progress,
+                                         target="cpu" if precision == "int8-cpu" else "tensorrt")
     else:
         raise EdgeSDKError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    slim(out_path, short_names=precision == "int8")
+    slim(out_path, short_names=precision in STATIC_INT8)
     check(out_path)
     return summary
 
@@ -130,7 +132,7 @@ def export(
         else:
             log(f"converting to {precision}")
             summary = build_candidate(src, fp32, precision, work / ARTIFACT,
-                                      calibration=calib() if precision == "int8" else None, **kwargs)
+                                      calibration=calib() if precision in STATIC_INT8 else None, **kwargs)
             log(f"validating against PyTorch FP32 on {evalset.name} ({len(evalset.x)} samples)")
             report = validate_onnx(src, work / ARTIFACT, precision, evalset)
         log(report.summary())

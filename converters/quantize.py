@@ -1,8 +1,12 @@
 """Step 2: FP32 ONNX -> FP16, INT8 static QDQ, or INT8 dynamic, with library tools only.
 
-* INT8 static: onnxruntime.quantization in QDQ format, **symmetric** activations and weights
-  (zero point 0), per-channel weights by default, so the same file suits TensorRT's explicit
-  quantization. Calibration: MinMax, Entropy or Percentile over the given samples.
+* INT8 static (``int8``): onnxruntime.quantization in QDQ format, **symmetric** activations and weights
+  (zero point 0), per-channel weights by default, Q/DQ on the inputs of compute layers only, so the
+  same file suits TensorRT's explicit quantization. Calibration: MinMax, Entropy or Percentile.
+* INT8 static for CPUs (``int8-cpu``): ONNX Runtime's own recipe for its CPU kernels: uint8
+  activations with zero points ("U8S8"), int8 per-channel weights, Q/DQ around every op it can
+  quantize, so the QDQ groups fuse into QLinearConv/QLinearMatMul/... and data stay int8 between
+  them. Faster on x86 and ARM CPUs; TensorRT cannot use it (zero points, uint8).
 * INT8 dynamic: onnxruntime's dynamic quantization (weights int8, activations quantized at run
   time) — the natural choice for MLPs.
 * FP16: onnxconverter-common with FP32 inputs/outputs; numerically fragile ops (normalisations,
@@ -95,20 +99,27 @@ def quantize_int8_static(
     exclude_nodes: Sequence[str] = (),
     batch: int = 16,
     show_progress: bool = True,
+    target: str = "tensorrt",
 ) -> dict[str, Any]:
-    """Static INT8 QDQ (symmetric, zero point 0). Returns the calibration summary for the manifest."""
+    """Static INT8 QDQ. ``target="tensorrt"`` (precision ``int8``): symmetric int8, zero points 0, Q/DQ on
+    compute-layer inputs. ``target="cpu"`` (precision ``int8-cpu``): ONNX Runtime's CPU recipe, uint8
+    activations with zero points and every quantizable op in QDQ. Returns the calibration summary."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if method not in CALIB_METHODS:
         raise EdgeSDKError(f"unknown calibration method {method!r}; choose one of {', '.join(CALIB_METHODS)}")
+    if target not in ("tensorrt", "cpu"):
+        raise EdgeSDKError(f"unknown INT8 target {target!r}; choose tensorrt or cpu")
     if len(samples) == 0:
         raise EdgeSDKError("INT8 calibration needs at least one sample")
     calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
              "percentile": CalibrationMethod.Percentile}[method]
-    # QuantizeBias=False keeps biases float: TensorRT's parser rejects int32 biases behind a
+    cpu = target == "cpu"
+    # tensorrt: QuantizeBias=False keeps biases float: TensorRT's parser rejects int32 biases behind a
     # DequantizeLinear (onnx-tensorrt#850), and it fuses float biases into INT8 convs itself.
-    extra: dict[str, Any] = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
-                             "OpTypesToExcludeOutputQuantization": QDQ_OPS}
+    # cpu: ONNX Runtime's defaults (int32 biases, all registered op types, outputs quantized).
+    extra: dict[str, Any] = {} if cpu else {"ActivationSymmetric": True, "WeightSymmetric": True,
+                                            "QuantizeBias": False, "OpTypesToExcludeOutputQuantization": QDQ_OPS}
     if method == "percentile":
         extra["CalibPercentile"] = 99.99
     with tempfile.TemporaryDirectory() as tmpdir, atomic_path(out_path) as tmp:
@@ -118,13 +129,13 @@ def quantize_int8_static(
         with _quiet():
             quantize_static(
                 str(pre), str(tmp), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=calib,
-                nodes_to_exclude=list(exclude_nodes) or None, extra_options=extra, op_types_to_quantize=QDQ_OPS,
-                calibration_providers=["CPUExecutionProvider"],
+                activation_type=QuantType.QUInt8 if cpu else QuantType.QInt8, weight_type=QuantType.QInt8,
+                calibrate_method=calib, nodes_to_exclude=list(exclude_nodes) or None, extra_options=extra,
+                op_types_to_quantize=None if cpu else QDQ_OPS, calibration_providers=["CPUExecutionProvider"],
             )
     return {
-        "method": method, "samples": int(len(samples)), "per_channel": per_channel, "symmetric": True,
-        "activation_type": "int8", "weight_type": "int8", "format": "QDQ",
+        "method": method, "samples": int(len(samples)), "per_channel": per_channel, "symmetric": not cpu,
+        "activation_type": "uint8" if cpu else "int8", "weight_type": "int8", "format": "QDQ", "target": target,
         "excluded_nodes": list(exclude_nodes),
     }
 

@@ -48,7 +48,7 @@ def test_auto_keeps_the_fastest_within_budget(tmp_path) -> None:
     m = json.loads((out / "manifest.json").read_text())
     auto = m["extra"]["auto"]
     rows = {r["precision"]: r for r in auto["candidates"]}
-    assert set(rows) == {"fp32", "fp16", "int8", "int8-dynamic"}
+    assert set(rows) == {"fp32", "fp16", "int8", "int8-cpu", "int8-dynamic"}
     passing = [r for r in rows.values() if r["passed"]]
     assert auto["chosen"] == m["precision"] == min(passing, key=lambda r: r["latency_ms"])["precision"]
     assert "chose" in auto["reason"] and "Precision choice" in (out / "report.md").read_text()

@@ -26,8 +26,14 @@ if str(REPO) not in sys.path:
 Fn = Callable[[], Any]
 
 
-def interleaved(fns: dict[str, Fn], *, rounds: int = 15, block_s: float = 0.05) -> dict[str, float]:
-    """Median per-call seconds of each fn over ``rounds`` round-robin blocks of ~``block_s`` seconds."""
+def interleaved(fns: dict[str, Fn], *, rounds: int = 15, block_s: float = 0.05, settle_s: float = 0.05
+                ) -> dict[str, float]:
+    """Median per-call seconds of each fn over ``rounds`` round-robin blocks of ~``block_s`` seconds.
+
+    Before each block the harness sleeps ``settle_s`` (not timed): thread pools of the contender that ran
+    last (ONNX Runtime's, torch's OpenMP) spin-wait for more work for a while after a call, and on a
+    machine with few cores that spinning would steal time from the next contender's first calls.
+    """
     number = {}
     for name, fn in fns.items():  # warm up and size the blocks
         fn()
@@ -41,6 +47,7 @@ def interleaved(fns: dict[str, Fn], *, rounds: int = 15, block_s: float = 0.05) 
     for _ in range(rounds):
         for name, fn in fns.items():
             k = number[name]
+            time.sleep(settle_s)
             t0 = time.perf_counter()
             for _ in range(k):
                 fn()
