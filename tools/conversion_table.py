@@ -17,7 +17,7 @@ from converters import export
 from runtimes.manifest import read_manifest
 
 MODELS = ("emlp", "compact-cnn", "care-tiny", "care-s0")
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu")
 
 
 def main() -> None:
