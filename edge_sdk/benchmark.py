@@ -209,7 +209,7 @@ def benchmark_model(bundle: str | os.PathLike[str], *, backend: str = "auto", ba
     result: dict[str, Any] = {
         "kind": "model", "bundle": str(path), "model": manifest.model if manifest else artifact.stem,
         "precision": manifest.precision if manifest else None, "backend": session.backend, "batch": batch,
-        "threads": threads,
+        "threads": threads, "effective_threads": session.threads,
         "start": {"artifact_bytes": artifact.stat().st_size, "load_ms": load_ms, "first_inference_ms": first_ms},
         "latency_ms": stats,
         "throughput_per_s": batch * stats["count"] / (sum(times) / 1e3),

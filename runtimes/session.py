@@ -53,6 +53,7 @@ class Session:
     """A loaded model. Thread-safe: ``run`` may be called from several threads at once."""
 
     backend = "base"
+    threads: int | None = None  # intra-op threads the backend runs with, where it decides them (onnxruntime)
 
     def __init__(
         self,

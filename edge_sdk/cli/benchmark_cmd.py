@@ -95,7 +95,9 @@ def _table(results: list[dict[str, Any]]) -> str:
         s, st = r["latency_ms"], r["start"]
         first = st.get("first_inference_ms", st.get("first_frame_ms")) or 0.0
         rate = f"{r['fps']:.1f} fps" if r["kind"] == "pipeline" else f"{r['throughput_per_s']:.1f}/s"
-        rows.append([f"{r['model']} {r['precision'] or ''}".strip(), r["backend"], r["batch"],
+        threads = r.get("effective_threads")
+        rows.append([f"{r['model']} {r['precision'] or ''}".strip(),
+                     r["backend"] + (f" ({threads} thr)" if threads else ""), r["batch"],
                      _fmt_bytes(st["artifact_bytes"]), f"{st['load_ms']:.1f}", f"{first:.2f}", s["count"],
                      f"{s['min']:.3f}", f"{s['mean']:.3f}", f"{s['median']:.3f}", f"{s['p90']:.3f}",
                      f"{s['p95']:.3f}", f"{s['p99']:.3f}", f"{s['max']:.3f}", f"{s['std']:.3f}",

@@ -58,6 +58,7 @@ class OnnxRuntimeSession(Session):
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.inter_op_num_threads = 1
         opts.intra_op_num_threads = threads or default_threads(Path(artifact).stat().st_size)
+        self.threads = opts.intra_op_num_threads
         opts.log_severity_level = 3
         available = ort.get_available_providers()
         chosen = providers or [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]

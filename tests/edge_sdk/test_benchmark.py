@@ -59,6 +59,8 @@ def test_benchmark_json_schema_and_consistent_stats(cli, mlp_bundle, tmp_path):
     assert {"numpy", "onnxruntime", "opencv", "tensorrt", "edge-sdk"} <= set(report["provenance"]["versions"])
     assert report["settings"]["batch"] == 4 and report["settings"]["iterations"] == 50
     assert [x["backend"] for x in report["results"]] == ["numpy", "onnxruntime"]
+    # the runtime's own thread choice is reported: one thread for a model this small, none for numpy
+    assert [x["effective_threads"] for x in report["results"]] == [None, 1]
     for res in report["results"]:
         assert res["kind"] == "model" and res["batch"] == 4
         _check_stats(res["latency_ms"], 50)
@@ -69,6 +71,14 @@ def test_benchmark_json_schema_and_consistent_stats(cli, mlp_bundle, tmp_path):
         assert res["throughput_per_s"] > 0 and res["peak_rss_mb"] > 0
         assert res["accuracy"] is not None and res["accuracy"]["passed"] is True
         assert isinstance(res["warnings"], list)
+
+
+def test_benchmark_reports_requested_threads_as_effective(cli, mlp_bundle):
+    r = cli("benchmark", mlp_bundle, "--backend", "onnxruntime", "--threads", "2", "--iterations", "5",
+            "--warmup", "0", "--json", "-")
+    assert r.code == 0, r.err
+    res = r.json()["results"][0]
+    assert res["threads"] == 2 and res["effective_threads"] == 2
 
 
 def test_benchmark_json_to_stdout_and_duration(cli, mlp_bundle):

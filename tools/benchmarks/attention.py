@@ -109,8 +109,7 @@ def worker(full: bool) -> dict[str, float]:
         rt_fns: dict[str, Fn] = {f"rt:{n}": partial(sessions[n], xs[n].numpy()) for n in SIDES}
         out.update({f"hot:{k}": v for k, v in interleaved(rt_fns, rounds=9, block_s=0.1).items()})
         out.update({f"single:{k}": v for k, v in single_calls(rt_fns, rounds=15).items()})
-        ort_session: Any = sessions[SIDES[0]]  # the ONNX Runtime session under the runtime's wrapper
-        out["rt_threads"] = float(ort_session._sess.get_session_options().intra_op_num_threads)
+        out["rt_threads"] = float(sessions[SIDES[0]].threads or 0)
     return out
 
 

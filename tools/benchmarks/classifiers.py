@@ -67,7 +67,7 @@ def cmp_care() -> Section:
     t = interleaved({**torch_contenders(model, xt),
                      **{p: partial(sess, x) for p, sess in (*sessions.items(), *one_thread.items())}},
                     rounds=7, block_s=0.2)
-    threads = sessions["fp32"]._sess.get_session_options().intra_op_num_threads  # type: ignore[attr-defined]
+    threads = sessions["fp32"].threads
     s.rows = torch_rows(t, "") + [[f"runtime FP32 ({sessions['fp32'].backend}, {threads} threads)", fmt_t(t["fp32"])]]
     s.rows += [[f"runtime {label} ({sessions[p].backend}, {threads} threads)", fmt_t(t[p])]
                for p, label in INT8_LABELS.items()]
