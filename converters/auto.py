@@ -74,11 +74,14 @@ def choose_precision(
     from converters.pipeline import STATIC_INT8, build_candidate
 
     rows, built, paths = [], {}, {}
+    samples: np.ndarray | None = None  # calibration data, loaded once for both static INT8 candidates
     for precision in candidates_for(fp32):
         path = work / f"cand-{precision}.onnx"
         log(f"auto: building {precision}")
+        if precision in STATIC_INT8 and samples is None:
+            samples = calib()
         summary = build_candidate(src, fp32, precision, path,
-                                  calibration=calib() if precision in STATIC_INT8 else None, **kwargs)
+                                  calibration=samples if precision in STATIC_INT8 else None, **kwargs)
         built[precision] = (summary, validate_onnx(src, path, precision, evalset))
         paths[precision] = path
     log(f"auto: timing {', '.join(paths)} round-robin on this machine")
