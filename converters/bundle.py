@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,11 @@ from edge_sdk.errors import EdgeSDKError
 def staged_bundle(out_dir: Path) -> Iterator[Path]:
     """Yield an empty staging directory; on success it replaces ``out_dir`` in one step."""
     out_dir = Path(out_dir).absolute()
-    if out_dir.exists() and not out_dir.is_dir():
+    try:  # one stat, not exists() then is_dir(): a racing export may rename the directory in between
+        mode: int | None = out_dir.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    if mode is not None and not stat.S_ISDIR(mode):
         raise EdgeSDKError(f"output path {out_dir} exists and is not a directory")
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
