@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_sdk._io import atomic_path
-from edge_sdk.errors import BackendUnavailableError, EdgeSDKError
+from edge_sdk.errors import BackendUnavailableError, EdgeSDKError, ManifestError
 from runtimes.gpu import gpu_info
 from runtimes.manifest import sha256_file
 
@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     import tensorrt as trt
 
 PRECISIONS = ("fp32", "fp16", "int8")
+# bundle precisions that are ONNX Runtime formats, and why TensorRT cannot build them
+NOT_FOR_TENSORRT = {
+    "int8-cpu": "uint8 activations with zero points: ONNX Runtime's CPU format",
+    "int8-dynamic": "activations quantized at run time: an ONNX Runtime op",
+}
 INSTALL_HINT = (
     "TensorRT's Python package is not installed. On Jetson it ships with JetPack "
     "(sudo apt install python3-libnvinfer; in a venv use --system-site-packages); "
@@ -46,6 +51,14 @@ INSTALL_HINT = (
 
 class EngineBuildError(EdgeSDKError):
     """TensorRT could not parse the ONNX file or build an engine from it. The message says why."""
+
+
+def check_bundle_precision(bundle_precision: str) -> None:
+    """Refuse a bundle whose precision TensorRT cannot build an engine from, saying why and what to export."""
+    if bundle_precision not in PRECISIONS:
+        why = NOT_FOR_TENSORRT.get(bundle_precision, "not a TensorRT format")
+        raise ManifestError(f"a {bundle_precision} bundle cannot become a TensorRT engine ({why}); "
+                           "export fp32, fp16 or --precision int8")
 
 
 def _require_tensorrt() -> None:

@@ -34,12 +34,6 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[m.group(2).lower()])
 
 
-NOT_FOR_TENSORRT = {
-    "int8-cpu": "uint8 activations with zero points: ONNX Runtime's CPU format",
-    "int8-dynamic": "activations quantized at run time: an ONNX Runtime op",
-}
-
-
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("build", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,17 +50,14 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from converters.tensorrt_build import build_engine
+    from converters.tensorrt_build import build_engine, check_bundle_precision
     from edge_sdk._io import atomic_write_text
     from runtimes.manifest import MANIFEST_NAME, read_manifest, verified_artifact
 
     manifest = read_manifest(args.bundle)
     onnx_path = verified_artifact(args.bundle, manifest)
     precision = args.precision or manifest.precision
-    if manifest.precision not in ("fp32", "fp16", "int8"):
-        why = NOT_FOR_TENSORRT.get(manifest.precision, "not a TensorRT format")
-        raise EdgeSDKError(f"a {manifest.precision} bundle cannot become a TensorRT engine ({why}); "
-                           "export fp32, fp16 or --precision int8")
+    check_bundle_precision(manifest.precision)
     if precision == "int8" and manifest.precision != "int8":
         raise EdgeSDKError(f"{args.bundle} is {manifest.precision}; INT8 engines come from an INT8 (Q/DQ) bundle: "
                            "edge-sdk export MODEL --precision int8")

@@ -43,13 +43,12 @@ def ensure_engine(
     bundle: Path, manifest: Manifest, *, rebuild: bool = True, log: Callable[[str], None] = print, **build: Any
 ) -> tuple[Path, dict[str, Any]]:
     """The bundle's engine, (re)built from its ONNX when missing or stale; returns (path, entry)."""
-    from converters.tensorrt_build import build_engine, engine_key_matches
+    from converters.tensorrt_build import build_engine, check_bundle_precision, engine_key_matches
 
     onnx_path = bundle / manifest.artifact
     engine_path = bundle / ENGINE_NAME
     entry = next((e for e in manifest.engines if e.get("file") == ENGINE_NAME), None)
-    if manifest.precision not in ("fp32", "fp16", "int8"):
-        raise ManifestError(f"a {manifest.precision} bundle cannot become a TensorRT engine; export fp32/fp16/int8")
+    check_bundle_precision(manifest.precision)
     reason = "no engine built yet"
     if entry is not None and engine_path.is_file():
         ok, reason = engine_key_matches(entry, onnx_sha256=manifest.artifact_sha256)

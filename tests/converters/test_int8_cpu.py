@@ -56,3 +56,15 @@ def test_cli_precision_choices_match_the_converter() -> None:
     from edge_sdk.cli.export_cmd import PRECISION_CHOICES
 
     assert PRECISION_CHOICES == list(PRECISIONS)
+
+
+def test_tensorrt_backend_refuses_int8_cpu_with_the_same_reason(zoo_bundle) -> None:
+    import pytest
+
+    from runtimes.backends.tensorrt import ensure_engine
+    from runtimes.errors import ManifestError
+    from runtimes.manifest import read_manifest
+
+    bundle = zoo_bundle("compact-cnn", "int8-cpu")
+    with pytest.raises(ManifestError, match="int8-cpu bundle cannot become a TensorRT engine .*zero points"):
+        ensure_engine(bundle, read_manifest(bundle), rebuild=False)
