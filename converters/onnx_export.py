@@ -7,6 +7,7 @@ import io
 import logging
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,28 @@ from edge_sdk._io import atomic_path
 from edge_sdk.errors import EdgeSDKError
 
 DEFAULT_OPSET = 18
+MIN_OPSET = 7  # the oldest ONNX Runtime runs; torch exports 18 and converts down, which some models refuse
 INPUT_NAME = "input"
+_CHATTY = ("torch.onnx._internal.exporter._compat", "onnxscript.version_converter")
 _EXPORT_LOCK = threading.Lock()  # torch.export traces with process-global state: one at a time
+
+
+def max_opset() -> int:
+    """The newest opset the installed onnx package knows (its checker refuses anything newer)."""
+    return int(onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset: int) -> None:
+    """Refuse an opset no exporter here can write, before any conversion work."""
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= max_opset():
+        raise EdgeSDKError(f"unsupported ONNX opset {opset!r}: choose {MIN_OPSET}..{max_opset()} "
+                           f"(default {DEFAULT_OPSET})")
+
+
+def model_opset(path: Path | str) -> int:
+    """The default-domain (ai.onnx) opset an ONNX file declares."""
+    model = onnx.load(str(path), load_external_data=False)
+    return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
 def export_onnx(
@@ -35,8 +56,10 @@ def export_onnx(
 
     ``input_shape`` is one sample without the batch. The example batch is 2 because torch.export
     specialises dims of size 1. The result is one file (no external data) that passes
-    ``onnx.checker.check_model(full_check=True)``.
+    ``onnx.checker.check_model(full_check=True)`` and declares ``opset`` (torch falls back to its own
+    opset when it cannot convert; that is refused here, so a manifest never records an opset the file lacks).
     """
+    check_opset(opset)
     module = module.eval()
     example = torch.randn((2, *input_shape), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -50,17 +73,37 @@ def export_onnx(
         warnings.simplefilter("ignore")
         redirect = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(sink)
         try:
-            with _EXPORT_LOCK, redirect, torch.no_grad():
+            with _EXPORT_LOCK, _quiet_loggers(not verbose), redirect, torch.no_grad():
                 torch.onnx.export(
                     module, (example,), str(tmp), dynamo=True, external_data=False, opset_version=opset,
                     input_names=[INPUT_NAME], output_names=names, dynamic_axes=dynamic,
                 )
         except Exception as e:
+            if isinstance(e, OSError) and e.errno is not None:
+                raise  # writing the output (in export's temporary work dir) failed: the caller says so
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             raise EdgeSDKError(f"ONNX export failed ({type(e).__name__}): {last}") from e
         slim(tmp)
         check(tmp)
+        got = model_opset(tmp)
+        if got != opset:
+            raise EdgeSDKError(f"the ONNX exporter cannot write this model at opset {opset} (it converted it to "
+                               f"opset {got} instead); use --opset {got}")
     return path
+
+
+@contextlib.contextmanager
+def _quiet_loggers(quiet: bool) -> Iterator[None]:
+    """Hide the opset down-conversion chatter (a warning with a traceback when it fails: we report that)."""
+    loggers = [logging.getLogger(n) for n in _CHATTY] if quiet else []
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def slim(path: Path | str, short_names: bool = False) -> None:

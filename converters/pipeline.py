@@ -7,19 +7,22 @@ which the manifest records.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import functools
+import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from converters import quantize as q
-from converters.bundle import staged_bundle
+from converters.bundle import check_output, prepare_output, staged_bundle
 from converters.data import EvalSet, calibration_samples, validation_set
-from converters.onnx_export import DEFAULT_OPSET, check, export_onnx, io_specs, slim
+from converters.onnx_export import DEFAULT_OPSET, check, check_opset, export_onnx, io_specs, model_opset, slim
 from converters.parity import ParityReport
 from converters.sources import ModelSource, resolve_model
 from converters.validate import validate_onnx
@@ -27,6 +30,7 @@ from edge_sdk import __version__
 from edge_sdk._io import atomic_write_text
 from edge_sdk.errors import EdgeSDKError, ParityError
 from runtimes.manifest import MANIFEST_NAME, Manifest, TensorSpec, sha256_file
+from runtimes.recovery import WORK_PREFIX
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu", "int8-dynamic", "auto")
 STATIC_INT8 = ("int8", "int8-cpu")  # the precisions that need calibration samples
@@ -92,6 +96,7 @@ def export(
     arch: str | None = None,
     data: str | Path | None = None,
     allow_accuracy_loss: bool = False,
+    force: bool = False,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> Path:
@@ -101,16 +106,20 @@ def export(
     ``input_shape`` includes the batch dim (e.g. ``(1, 3, 224, 224)``); ``example_input`` (a tensor)
     can stand in for it. ``calibration`` is a directory of images, an ``.npy`` file or an array;
     by default the zoo model's own training data. ``data`` overrides the validation samples.
+
+    ``out_dir`` must be missing, empty or a bundle holding only bundle files (``force=True``: a bundle with
+    other files too); anything else raises :class:`OutputExistsError` before any work (converters.bundle).
     """
     if precision not in PRECISIONS:
         raise EdgeSDKError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    check_opset(opset)
+    out_dir = Path(out_dir)
+    prepare_output(out_dir, force=force)  # refuse now, not after minutes of conversion
     if example_input is not None and input_shape is None:
         input_shape = tuple(example_input.shape)
     src = resolve_model(model, arch=arch, input_shape=tuple(input_shape) if input_shape else None)
-    out_dir = Path(out_dir)
     evalset = validation_set(src, Path(data) if data else None)
-    with tempfile.TemporaryDirectory(prefix="edge-sdk-export-") as work_s:
-        work = Path(work_s)
+    with _work_dir() as work:
         fp32 = work / "fp32.onnx"
         log(f"exporting {src.name} to ONNX (opset {opset}, dynamic batch)")
         export_onnx(src.module, src.input_shape, fp32, opset=opset)
@@ -142,10 +151,12 @@ def export(
                     f"{src.name} {precision} breaks its accuracy budget: {'; '.join(report.failures)}. "
                     "No bundle was written (use --allow-accuracy-loss to keep it anyway)", report)
             report.override = True
-        manifest = make_manifest(src, work / ARTIFACT, precision, opset, summary, report, evalset)
+        # the opset the file declares (quantizers may raise it), so that the manifest never says otherwise
+        manifest = make_manifest(src, work / ARTIFACT, precision, model_opset(work / ARTIFACT), summary, report,
+                                 evalset)
         if decision is not None:
             manifest.extra["auto"] = decision
-        with staged_bundle(out_dir) as stage:
+        with staged_bundle(out_dir, check=functools.partial(check_output, force=force)) as stage:
             shutil.copyfile(work / ARTIFACT, stage / ARTIFACT)
             atomic_write_text(stage / MANIFEST_NAME, manifest.dumps())
             from converters.report import render_report
@@ -153,6 +164,29 @@ def export(
             atomic_write_text(stage / "report.md", render_report(manifest, stage / ARTIFACT))
     log(f"wrote {out_dir}/ ({ARTIFACT}, {MANIFEST_NAME}, report.md)")
     return out_dir
+
+
+@contextlib.contextmanager
+def _work_dir() -> Iterator[Path]:
+    """Export's private scratch directory ``edge-sdk-export-<pid>-XXXXXXXX`` in the temporary directory
+    (the pid lets the next export remove it if this process is killed); its OSErrors become typed."""
+    tmp = tempfile.gettempdir()
+    hint = "free space there or set TMPDIR to a writable directory"
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=tmp))
+    except OSError as e:
+        raise EdgeSDKError(f"cannot create export's temporary work directory in {tmp}: {e.strerror or e}; "
+                           f"{hint}") from None
+    try:
+        yield work
+    except OSError as e:
+        where = Path(e.filename) if isinstance(e.filename, str) else None
+        if where is not None and work not in where.parents and where != work:
+            raise EdgeSDKError(f"export failed: {where}: {e.strerror or e}") from None
+        raise EdgeSDKError(f"cannot write export's temporary work files in {tmp}: {e.strerror or e}; "
+                           f"{hint}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def make_manifest(src: ModelSource, artifact: Path, precision: str, opset: int, calibration: dict[str, Any] | None,

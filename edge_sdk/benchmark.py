@@ -15,10 +15,12 @@ are then not to be trusted (other jobs on the box, frequency scaling, too few it
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sys
 import time
+from array import array
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +33,8 @@ from edge_sdk.errors import EdgeSDKError
 SCHEMA = "edge-sdk-benchmark/1"
 COV_WARN = 0.10  # warn above 10 % (trtexec warns above 1 % on a GPU; a shared CPU box is noisier)
 STAT_KEYS = ("count", "min", "mean", "median", "p90", "p95", "p99", "max", "std", "cov")
+MAX_SAMPLES = 10_000_000  # timed calls kept per result (8 bytes each)
+MAX_FEED_BYTES = 1 << 30  # random inputs made for a benchmark: refuse larger before allocating
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",
               "OPENBLAS_L2_SIZE", "ORT_NUM_THREADS")
 
@@ -110,32 +114,40 @@ def provenance(threads: int | None = None) -> dict[str, Any]:
 def timed_calls(fn: Callable[[], Any], *, warmup: float = 1.0, duration: float | None = 3.0,
                 iterations: int | None = None, min_iterations: int = 10) -> list[float]:
     """Call ``fn`` untimed for ``warmup`` seconds, then time each call (ms): ``iterations`` calls, or
-    as many as fit in ``duration`` seconds (at least ``min_iterations``)."""
+    as many as fit in ``duration`` seconds (at least ``min_iterations``). At most :data:`MAX_SAMPLES`
+    calls are timed, so memory stays bounded however long the run (about 80 MB of samples)."""
+    for name, value in (("warmup", warmup), ("duration", duration)):
+        if value is not None and not math.isfinite(value):
+            raise EdgeSDKError(f"{name} must be a finite number of seconds, got {value}")
+    if iterations is not None and not 1 <= iterations <= MAX_SAMPLES:
+        raise EdgeSDKError(f"iterations must be between 1 and {MAX_SAMPLES:,}, got {iterations}")
     end = time.perf_counter() + max(0.0, warmup)
     while time.perf_counter() < end:
         fn()
-    out: list[float] = []
+    out = array("d")
     clock = time.perf_counter
     if iterations is not None:
         for _ in range(iterations):
             t0 = clock()
             fn()
             out.append((clock() - t0) * 1e3)
-        return out
+        return out.tolist()
     stop = clock() + float(duration or 0.0)
-    while True:
+    while len(out) < MAX_SAMPLES:
         t0 = clock()
         fn()
         t1 = clock()
         out.append((t1 - t0) * 1e3)
         if t1 >= stop and len(out) >= min_iterations:
-            return out
+            break
+    return out.tolist()
 
 
 def make_feed(inputs: list[Any], batch: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs for a session's ``inputs`` (symbolic dims take ``batch``)."""
     rng = np.random.default_rng(seed)
     feed = {}
+    total = 0
     for t in inputs:
         shape = []
         for axis, d in enumerate(t.shape):
@@ -146,6 +158,10 @@ def make_feed(inputs: list[Any], batch: int, seed: int = 0) -> dict[str, np.ndar
             else:
                 shape.append(batch if axis == 0 else 1)
         dtype = np.dtype(t.dtype)
+        total += math.prod(shape) * dtype.itemsize
+        if total > MAX_FEED_BYTES:
+            raise EdgeSDKError(f"inputs of batch {batch} would take {total / 2**30:.1f} GiB (input {t.name!r} "
+                               f"{shape}); the benchmark makes at most {MAX_FEED_BYTES >> 30} GiB: lower --batch")
         if dtype.kind == "f":
             feed[t.name] = rng.standard_normal(shape).astype(dtype)
         elif dtype.kind == "b":

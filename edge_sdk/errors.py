@@ -13,7 +13,7 @@ from runtimes.errors import BackendUnavailableError, EdgeSDKError, InputError, M
 
 __all__ = [
     "BackendUnavailableError", "DatasetError", "EdgeSDKError", "InputError", "ManifestError",
-    "MissingDependencyError", "ParityError", "SourceError", "UnknownModelError", "WeightsError",
+    "MissingDependencyError", "OutputExistsError", "ParityError", "SourceError", "UnknownModelError", "WeightsError",
 ]
 
 
@@ -45,6 +45,10 @@ class ParityError(EdgeSDKError):
     def __init__(self, message: str, report: object | None = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class OutputExistsError(EdgeSDKError):
+    """An output path holds something export must not replace (user files, the current directory)."""
 
 
 class SourceError(EdgeSDKError):

@@ -12,15 +12,65 @@ of classification evaluation); ``"none"`` resizes the whole frame.
 Frames arrive as OpenCV gives them: H x W (gray) or H x W x 3 (BGR), uint8 or uint16 (scaled to
 the uint8 range), or float in [0, 1]. Colour frames given to a gray model are converted, and the
 reverse: gray frames given to an RGB model are replicated to three channels.
+
+:func:`check_spec` validates a spec before anything is allocated (pipelines call it once, when they
+are built; :func:`preprocess_image` calls it too): ``size`` two whole numbers 1..:data:`MAX_SIDE`,
+``scale`` a finite number, ``mean``/``std`` a finite number or a list of 1 or C of them (std never 0),
+``layout`` NCHW, ``color`` gray|rgb, ``crop`` center|none. A bad value is a
+:class:`~edge_sdk.errors.ManifestError` naming the field (``preprocessing.size`` ...).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import InputError
+from edge_sdk.errors import InputError, ManifestError
+
+MAX_SIDE = 8192  # a model input side larger than this is refused (an 8192 x 8192 RGB float input is 805 MB)
+LAYOUTS = ("NCHW",)
+COLORS = ("gray", "rgb")
+CROPS = ("center", "none")
+
+
+def _bad(field: str, want: str, got: Any) -> ManifestError:
+    return ManifestError(f"preprocessing.{field} must be {want}, got {got!r:.80}; fix the bundle's manifest.json "
+                         "or re-export it")
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check_spec(spec: Any) -> dict[str, Any]:
+    """``spec`` if it is a usable preprocessing spec; else a ManifestError naming the field."""
+    if not isinstance(spec, dict):
+        raise ManifestError(f"preprocessing must be an object, got {type(spec).__name__}; fix the bundle's manifest")
+    if spec.get("layout", "NCHW") not in LAYOUTS:
+        raise _bad("layout", " or ".join(LAYOUTS), spec.get("layout"))
+    color = spec.get("color", "rgb")
+    if color not in COLORS:
+        raise _bad("color", " or ".join(COLORS), color)
+    if spec.get("crop", "center") not in CROPS:
+        raise _bad("crop", " or ".join(CROPS), spec.get("crop"))
+    if "size" in spec:
+        size = spec["size"]
+        if not (isinstance(size, (list, tuple)) and len(size) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE for v in size)):
+            raise _bad("size", f"[height, width], whole numbers 1..{MAX_SIDE}", size)
+    if not _finite(spec.get("scale", 1 / 255)):
+        raise _bad("scale", "a finite number", spec.get("scale"))
+    channels = 1 if color == "gray" else 3
+    for key, default in (("mean", 0.0), ("std", 1.0)):
+        value = spec.get(key, default)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if len(values) not in (1, channels) or not all(_finite(v) for v in values):
+            raise _bad(key, f"a finite number or a list of 1 or {channels} finite numbers", value)
+        if key == "std" and any(v == 0 for v in values):
+            raise _bad(key, "non-zero", value)
+    return spec
 
 
 def to_unit_float(frame: np.ndarray) -> np.ndarray:
@@ -35,9 +85,10 @@ def to_unit_float(frame: np.ndarray) -> np.ndarray:
 
 
 def preprocess_image(frame: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    """One frame -> one C x H x W float32 sample for the model."""
+    """One frame -> one C x H x W float32 sample for the model; a ManifestError if ``spec`` is unusable."""
     import cv2
 
+    check_spec(spec)
     if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.size == 0:
         got = getattr(frame, "shape", type(frame).__name__)
         raise InputError(f"frame: expected an H x W or H x W x C image, got {got}")

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tools")]
 
 from benchmarks.attention import cmp_attention  # noqa: E402
+from benchmarks.c_white_balance import cmp_c_white_balance  # noqa: E402
 from benchmarks.classifiers import cmp_care, cmp_compact_cnn  # noqa: E402
 from benchmarks.cold_start import cmp_cold_start  # noqa: E402
 from benchmarks.emlp import cmp_emlp  # noqa: E402
@@ -30,7 +31,7 @@ from edge_sdk.benchmark import provenance  # noqa: E402
 
 COMPARISONS: dict[str, Callable[[], Section]] = {
     "emlp": cmp_emlp, "compact-cnn": cmp_compact_cnn, "care": cmp_care, "white-balance": cmp_white_balance,
-    "attention": cmp_attention, "cold-start": cmp_cold_start,
+    "attention": cmp_attention, "cold-start": cmp_cold_start, "c-white-balance": cmp_c_white_balance,
 }
 
 

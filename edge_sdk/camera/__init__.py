@@ -28,14 +28,18 @@ Options (keywords; for ``file``, ``dir``, ``v4l2``, ``csi``, ``synthetic``, ``du
 differs; one of them keeps the aspect ratio), ``fps`` (live: camera setting; otherwise playback pacing,
 ``None`` = as fast as read), ``loop`` (files, images, digits: start again at the end), ``timeout``
 (seconds ``read()`` waits for a live frame before returning ``None``, default 5, ``math.inf`` = forever),
-``layout`` and ``exposures`` (dual exposure, below).
+``layout`` and ``exposures`` (dual exposure, below), ``max_pixels`` (image files, MJPEG frames: an image
+whose header declares more pixels is refused before decoding; default 64 MP, see
+:mod:`edge_sdk.camera.imagesize`). Options are checked before anything is opened: ``width``/``height``
+1..16384, ``fps`` finite in (0, 10000], ``timeout`` > 0, synthetic ``count`` >= 1; else a SourceError.
 
 Live sources keep only the **latest** frame in a background thread: a slow consumer skips frames
 (``stats.dropped``, gaps in ``Frame.index``) instead of lagging; a dead stream is reconnected with
 exponential back-off (``stats.reconnects``). Every source is iterable and a context manager, with
 ``close()`` (idempotent), ``fps`` and ``size`` (width, height) where known, and ``stats``
 (:class:`SourceStats`: ``frames_read``, ``dropped``, ``reconnects``, ``skipped_corrupt``: corrupt
-images in a directory are skipped, listed there, never fatal).
+images in a directory, undecodable or oversized MJPEG parts and images over ``max_pixels`` are skipped,
+listed there with the reason, never fatal; a single image file over ``max_pixels`` is a SourceError).
 
 Dual exposure: sources with ``dual = True`` return :class:`DualFrame` (``long``, ``short``, ``index``,
 ``timestamp``, ``meta``) from ``read()``; :func:`open_dual_source` is :func:`open_source` typed for them
@@ -57,6 +61,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import edge_sdk.camera.imagesize  # noqa: F401 - first: sets OpenCV's pixel limit before cv2 is imported
 from edge_sdk.camera.frames import DualFrame, Frame, Source, SourceStats
 from edge_sdk.camera.sinks import Sink, open_sink
 from edge_sdk.camera.uri import SourceOptions, open_parsed, parse_source_uri
@@ -69,7 +74,7 @@ SourceURI = str | int | os.PathLike[str] | tuple[str, str]
 
 def open_source(uri: SourceURI, *, width: int | None = None, height: int | None = None, fps: float | None = None,
                 loop: bool | None = None, timeout: float | None = None, layout: str | None = None,
-                exposures: tuple[float, float] | None = None) -> Source[Any]:
+                exposures: tuple[float, float] | None = None, max_pixels: int | None = None) -> Source[Any]:
     """Open a camera, stream, file, image folder or synthetic source; see the module docstring.
 
     Returns a :class:`Source` whose ``read()`` gives a :class:`Frame` (or a :class:`DualFrame` for
@@ -77,7 +82,7 @@ def open_source(uri: SourceURI, *, width: int | None = None, height: int | None 
     :class:`~edge_sdk.errors.SourceError` when the source cannot be opened.
     """
     options = SourceOptions(width=width, height=height, fps=fps, loop=loop, timeout=timeout, layout=layout,
-                            exposures=exposures)
+                            exposures=exposures, max_pixels=max_pixels)
     if isinstance(uri, tuple):
         if len(uri) != 2 or not all(isinstance(u, str) for u in uri):
             raise SourceError(f"a dual source pair is (long_uri, short_uri), got {uri!r}")

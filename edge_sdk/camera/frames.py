@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 MAX_SKIPPED_LISTED = 1000  # stats.skipped_corrupt keeps at most this many entries
+MAX_SIDE = 16384  # width/height options and derived resize targets stay within this many pixels a side
+MAX_RESIZE_PIXELS = 64_000_000  # a resize target derived from the aspect ratio is clamped to this area
 
 
 @dataclass
@@ -48,7 +50,8 @@ class DualFrame:
 @dataclass
 class SourceStats:
     """Counters of a source: frames handed to the caller, frames dropped (live sources keep only the
-    latest frame), reconnects, and the skipped corrupt inputs (file names or frame descriptions)."""
+    latest frame), reconnects, and the skipped inputs: corrupt (file names or frame descriptions) or
+    refused (an image over ``max_pixels``, an oversized stream part; the entry says why)."""
 
     frames_read: int = 0
     dropped: int = 0
@@ -64,12 +67,19 @@ F = TypeVar("F", Frame, DualFrame)
 
 
 def resize_to(image: np.ndarray, width: int | None, height: int | None) -> np.ndarray:
-    """Resize to ``width`` x ``height``; with only one given, keep the aspect ratio; with none, no-op."""
+    """Resize to ``width`` x ``height``; with only one given, keep the aspect ratio (the other side clamped
+    to :data:`MAX_SIDE` and the area to :data:`MAX_RESIZE_PIXELS`, for extreme aspect ratios); with none, no-op."""
     if width is None and height is None:
         return image
     h, w = image.shape[:2]
-    tw = width if width is not None else max(1, round(w * (height or h) / h))
-    th = height if height is not None else max(1, round(h * tw / w))
+    if width is not None and height is not None:
+        tw, th = width, height
+    elif width is not None:
+        tw = width
+        th = max(1, min(round(h * tw / w), MAX_SIDE, MAX_RESIZE_PIXELS // tw))
+    else:
+        th = height or h
+        tw = max(1, min(round(w * th / h), MAX_SIDE, MAX_RESIZE_PIXELS // th))
     if (tw, th) == (w, h):
         return image
     interp = cv2.INTER_AREA if tw < w and th < h else cv2.INTER_LINEAR

@@ -4,6 +4,12 @@ A slow consumer never works on a stale backlog: every captured frame replaces th
 frame replaced before anyone read it counts in ``stats.dropped``. When the stream dies (read fails,
 connection drops), the thread reconnects with back-off (0.1 s, doubling, at most 5 s); ``read()``
 returns ``None`` when no new frame arrives within ``timeout`` seconds.
+
+A grabber may return :class:`Skip` for a part it refused (too large, no boundary): it is listed in
+``stats.skipped_corrupt`` and the stream goes on. Encoded frames are checked against ``max_pixels``
+from their header before decoding (:mod:`edge_sdk.camera.imagesize`); over the limit, they are skipped
+and listed the same way. ``close()`` interrupts a grabber blocked in a read (``Grabber.interrupt()``,
+e.g. shutting its socket down), so the reader thread and its connection end within ``JOIN_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -12,24 +18,34 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
 from edge_sdk.camera.frames import Frame, Source, SourceStats
+from edge_sdk.camera.imagesize import ImageTooLargeError, check_max_pixels, check_pixels
 
 BACKOFF_INITIAL = 0.1
 BACKOFF_MAX = 5.0
 JOIN_TIMEOUT = 1.0  # close() waits this long for the thread; it is a daemon and finishes on its own
 
 
+@dataclass(frozen=True)
+class Skip:
+    """What a grabber returns for a part it refused; ``reason`` goes to ``stats.skipped_corrupt``."""
+
+    reason: str
+
+
 class Grabber(Protocol):
     """One connection to a live stream. ``read()`` blocks for the next frame: an image, encoded bytes
-    (decoded only when the consumer takes it, so dropped frames cost no decode), or ``None`` when the
-    stream ended or broke."""
+    (decoded only when the consumer takes it, so dropped frames cost no decode), a :class:`Skip`, or
+    ``None`` when the stream ended or broke. Grabbers may also have ``interrupt()``, called from another
+    thread to make a blocked ``read()`` return (then ``close()`` is called by the reader thread)."""
 
-    def read(self) -> np.ndarray | bytes | None: ...
+    def read(self) -> np.ndarray | bytes | Skip | None: ...
 
     def close(self) -> None: ...
 
@@ -47,6 +63,7 @@ class LatestFrameReader:
         self._seq = -1  # sequence number of the newest capture
         self._taken = -1  # sequence number of the last one handed out
         self._stop = threading.Event()
+        self._grabber: Grabber | None = grabber  # the current connection, for interrupt() from stop()
         self._thread = threading.Thread(target=self._run, args=(grabber,), name=f"edge-sdk-live:{name}", daemon=True)
         self._thread.start()
 
@@ -64,12 +81,21 @@ class LatestFrameReader:
                         continue
                     with self._cond:
                         self._stats.reconnects += 1
+                        self._grabber = grabber
+                    if self._stop.is_set():  # closed while connecting
+                        break
                 try:
                     item = grabber.read()
                 except Exception:  # noqa: BLE001 - a broken stream is a reconnect, not a dead thread
                     item = None
                 stamp = time.perf_counter()
+                if isinstance(item, Skip):
+                    with self._cond:
+                        self._stats.skip(item.reason)
+                    continue
                 if item is None:
+                    with self._cond:
+                        self._grabber = None
                     grabber.close()
                     grabber = None
                     continue
@@ -97,12 +123,21 @@ class LatestFrameReader:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+            grabber = self._grabber
+        interrupt = getattr(grabber, "interrupt", None)
+        if interrupt is not None:
+            try:
+                interrupt()
+            except Exception:  # noqa: BLE001 - best effort: the thread also ends at its next read
+                pass
         if self._thread is not threading.current_thread():
             self._thread.join(JOIN_TIMEOUT)
 
 
-def decode_image(data: bytes) -> np.ndarray | None:
-    """Decode an encoded image (JPEG, PNG, ...) to BGR, or ``None`` if corrupt."""
+def decode_image(data: bytes, max_pixels: int | None = None, what: str = "frame") -> np.ndarray | None:
+    """Decode an encoded image (JPEG, PNG, ...) to BGR, or ``None`` if corrupt; :class:`ImageTooLargeError`
+    (not decoded) when its header declares more than ``max_pixels`` (default 64 MP)."""
+    check_pixels(data, check_max_pixels(max_pixels), what)
     try:
         return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:
@@ -121,8 +156,9 @@ class LiveSource(Source[Frame]):
 
     def __init__(self, name: str, connect: Callable[[], Grabber], *, timeout: float | None = 5.0,
                  width: int | None = None, height: int | None = None, fps: float | None = None,
-                 meta: dict[str, Any] | None = None) -> None:
+                 meta: dict[str, Any] | None = None, max_pixels: int | None = None) -> None:
         super().__init__(name, width=width, height=height, fps=fps)
+        self.max_pixels = check_max_pixels(max_pixels)
         self._timeout = None if timeout is None or math.isinf(timeout) else timeout
         self._meta = {"source": name, **(meta or {})}
         self._reader: LatestFrameReader | None = None
@@ -138,9 +174,14 @@ class LiveSource(Source[Frame]):
             if got is None:
                 return None
             item, seq, stamp = got
-            image = decode_image(item) if isinstance(item, bytes) else item
+            what = f"{self.name} frame {seq}"
+            try:
+                image = decode_image(item, self.max_pixels, what) if isinstance(item, bytes) else item
+            except ImageTooLargeError as e:
+                self.stats.skip(str(e))
+                continue
             if image is None:
-                self.stats.skip(f"{self.name} frame {seq}: undecodable image")
+                self.stats.skip(f"{what}: undecodable image")
                 continue
             return Frame(self._resize(image), seq, stamp, dict(self._meta))
 

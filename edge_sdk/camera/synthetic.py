@@ -19,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge_sdk.camera.frames import DualFrame, Frame, Source
+from edge_sdk.camera.frames import MAX_RESIZE_PIXELS, MAX_SIDE, DualFrame, Frame, Source
 from edge_sdk.errors import EdgeSDKError, SourceError
 
 DIGIT_FILL = 1.0  # the 28x28 digit canvas (with its own 2-px margin) spans the shorter side, as in training
@@ -31,18 +31,22 @@ def _size(query: Mapping[str, str], default: tuple[int, int], width: int | None,
     w, h = default
     if text is not None:
         parts = text.lower().split("x")
-        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 9 and int(p) > 0 for p in parts):
             raise SourceError(f"synthetic size must look like 640x360 (width x height), got {text!r}")
         w, h = int(parts[0]), int(parts[1])
-    return (width or w, height or h)
+    w, h = (width or w, height or h)
+    if not (w <= MAX_SIDE and h <= MAX_SIDE and w * h <= MAX_RESIZE_PIXELS):
+        raise SourceError(f"synthetic size {w}x{h} is too large: at most {MAX_SIDE} pixels a side and "
+                          f"{MAX_RESIZE_PIXELS // 1_000_000} MP")
+    return w, h
 
 
-def _int(query: Mapping[str, str], key: str, default: int | None) -> int | None:
+def _int(query: Mapping[str, str], key: str, default: int | None, least: int = 0) -> int | None:
     text = query.get(key)
     if text is None:
         return default
-    if not text.isdigit():
-        raise SourceError(f"synthetic {key} must be a non-negative integer, got {text!r}")
+    if not (text.isascii() and text.isdigit() and len(text) <= 18 and int(text) >= least):
+        raise SourceError(f"synthetic {key} must be a whole number {least}..{10**18 - 1}, got {text!r}")
     return int(text)
 
 
@@ -66,7 +70,7 @@ class SyntheticDualSource(Source[DualFrame]):
         self.size = (w, h)
         self._split = query.get("split", "test")
         self._seed = _int(query, "seed", 0) or 0
-        self._count = _int(query, "count", None)
+        self._count = _int(query, "count", None, least=1)
         self._loop = loop
         self._i = 0
         from edge_sdk.data import dual_exposure
@@ -116,7 +120,7 @@ class DigitsSource(Source[Frame]):
             raise SourceError(f"synthetic://digits: {e}") from e
         seed = _int(query, "seed", None)
         self._order = np.arange(len(y)) if seed is None else np.random.default_rng(seed).permutation(len(y))
-        count = _int(query, "count", None)
+        count = _int(query, "count", None, least=1)
         if count is not None:
             self._order = self._order[:count]
         self._x, self._y = x, y

@@ -2,13 +2,17 @@
 
 ``scheme://target?options``; a bare path, glob, ``/dev/videoN`` or camera index is classified by
 :data:`BARE_RULES` (first match wins). Schemes in :data:`OPTION_SCHEMES` take the generic options
-(``width``, ``height``, ``fps``, ``loop``, ``timeout``, ``layout``) from the query string too; keyword
-arguments win. ``http(s)://`` and ``rtsp://`` queries belong to the camera's URL and are passed on.
+(``width``, ``height``, ``fps``, ``loop``, ``timeout``, ``layout``, ``max_pixels``) from the query string
+too; keyword arguments win. ``http(s)://`` and ``rtsp://`` queries belong to the camera's URL and are
+passed on. Every option is checked before anything is opened or allocated (:func:`validate_options`):
+``width``/``height`` 1..:data:`MAX_SIDE`, ``fps`` finite in (0, :data:`MAX_FPS`], ``timeout`` > 0 (``inf``:
+forever), ``max_pixels`` >= 1; a malformed URL (bad IPv6 host, port out of range) is a SourceError too.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import urllib.parse
@@ -19,11 +23,13 @@ from typing import Any
 
 from edge_sdk.camera import capture, images, mjpeg, synthetic
 from edge_sdk.camera.dual import SPLITTERS, AlternatingExposureSource, PairedDualSource, SplitDualSource
-from edge_sdk.camera.frames import Frame, Source
+from edge_sdk.camera.frames import MAX_SIDE, Frame, Source
+from edge_sdk.camera.imagesize import check_max_pixels
 from edge_sdk.errors import SourceError
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
+MAX_FPS = 10_000.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class SourceOptions:
     timeout: float | None = None
     layout: str | None = None
     exposures: tuple[float, float] | None = None
+    max_pixels: int | None = None  # image files and MJPEG frames: refuse images declaring more pixels
 
     def merged(self, **given: Any) -> SourceOptions:
         return replace(self, **{k: v for k, v in given.items() if v is not None})
@@ -62,15 +69,47 @@ def _number(kind: Callable[[str], Any]) -> Callable[[str, str], Any]:
         try:
             return kind(text)
         except ValueError:
-            raise SourceError(f"option {key} must be a {kind.__name__}, got {text!r}") from None
+            what = "a whole number" if kind is int else "a number"
+            raise SourceError(f"option {key} must be {what}, got {text!r}") from None
 
     return convert
 
 
 _CONVERT: dict[str, Callable[[str, str], Any]] = {
     "width": _number(int), "height": _number(int), "fps": _number(float), "timeout": _number(float),
-    "loop": _bool, "layout": lambda key, text: text,
+    "loop": _bool, "layout": lambda key, text: text, "max_pixels": _number(int),
 }
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def validate_options(o: SourceOptions) -> SourceOptions:
+    """A SourceError naming the option if one is out of range or of the wrong type."""
+    for key in ("width", "height"):
+        v = getattr(o, key)
+        if v is not None and not (_is_int(v) and 1 <= v <= MAX_SIDE):
+            raise SourceError(f"option {key} must be a whole number of pixels in 1..{MAX_SIDE}, got {v!r}")
+    if o.fps is not None and not (_is_number(o.fps) and math.isfinite(o.fps) and 0 < o.fps <= MAX_FPS):
+        raise SourceError(f"option fps must be a number in (0, {MAX_FPS:g}] frames per second, got {o.fps!r}")
+    if o.timeout is not None and not (_is_number(o.timeout) and o.timeout > 0 and not math.isnan(o.timeout)):
+        raise SourceError(f"option timeout must be a number of seconds > 0 (inf: wait forever), got {o.timeout!r}")
+    if o.loop is not None and not isinstance(o.loop, bool):
+        raise SourceError(f"option loop must be True or False, got {o.loop!r}")
+    if o.layout is not None and not isinstance(o.layout, str):
+        raise SourceError(f"option layout must be a string, got {o.layout!r}")
+    if o.exposures is not None:
+        e = o.exposures
+        if not (isinstance(e, (tuple, list)) and len(e) == 2
+                and all(_is_number(x) and math.isfinite(x) and x > 0 for x in e)):
+            raise SourceError(f"option exposures must be (long, short): two finite numbers > 0, got {e!r}")
+    check_max_pixels(o.max_pixels)
+    return o
 
 
 def _split_query(query: str) -> tuple[SourceOptions, dict[str, str]]:
@@ -114,9 +153,14 @@ def parse_source_uri(uri: str | int | os.PathLike[str]) -> ParsedURI:
         hint = f" Did you mean {close[0]}://?" if close else ""
         raise SourceError(f"unknown source scheme {scheme}://.{hint} Use one of: "
                           + ", ".join(f"{s}://" for s in known) + ", a path, a glob or a camera index")
+    try:
+        parts = urllib.parse.urlsplit(text)
+        _ = parts.port  # raises for a port out of range or not a number
+    except ValueError as e:
+        raise SourceError(f"cannot parse the source URI {text!r} ({e}); check the host, port and brackets "
+                          "(a path with [ ] is given without file:// or dir://)") from e
     if scheme in URL_SCHEMES:
         return ParsedURI(scheme, text)
-    parts = urllib.parse.urlsplit(text)
     options, rest = _split_query(parts.query)
     target = urllib.parse.unquote(parts.netloc + parts.path if scheme in PATH_SCHEMES else parts.netloc or parts.path)
     return ParsedURI(scheme, target, rest, options)
@@ -136,21 +180,36 @@ def _file_kwargs(o: SourceOptions) -> dict[str, Any]:
     return {"width": o.width, "height": o.height, "fps": o.fps, "loop": bool(o.loop)}
 
 
+def _image_kwargs(o: SourceOptions) -> dict[str, Any]:
+    return {**_file_kwargs(o), "max_pixels": o.max_pixels}
+
+
 def _open_file(p: ParsedURI, o: SourceOptions) -> Source[Any]:
     _no_extra(p)
     as_images = images.is_glob(p.target) or os.path.isdir(p.target) or p.target.endswith("/")
     if as_images or Path(p.target).suffix.lower() in images.IMAGE_EXTENSIONS:
-        return images.ImageSource(p.target, **_file_kwargs(o))
+        return images.ImageSource(p.target, **_image_kwargs(o))
     return capture.VideoFileSource(p.target, **_file_kwargs(o))
 
 
 def _open_dir(p: ParsedURI, o: SourceOptions) -> Source[Any]:
     _no_extra(p)
-    return images.ImageSource(p.target, **_file_kwargs(o))
+    return images.ImageSource(p.target, **_image_kwargs(o))
+
+
+MAX_CAMERA_INDEX = 99_999  # OpenCV indices may add a backend (e.g. 200 + n for V4L2); larger is no camera
+
+
+def _camera_index(text: str) -> int:
+    index = int(text) if text.isascii() and text.lstrip("-").isdigit() and len(text) <= 12 else -1
+    if not 0 <= index <= MAX_CAMERA_INDEX:
+        raise SourceError(f"camera index must be 0..{MAX_CAMERA_INDEX}, got {text}; list cameras with "
+                          "`ls /dev/video*`")
+    return index
 
 
 def _open_index(p: ParsedURI, o: SourceOptions) -> Source[Any]:
-    return capture.open_index(int(p.target), **_live_kwargs(o))
+    return capture.open_index(_camera_index(p.target), **_live_kwargs(o))
 
 
 def _open_v4l2(p: ParsedURI, o: SourceOptions) -> Source[Any]:
@@ -168,7 +227,7 @@ def _open_rtsp(p: ParsedURI, o: SourceOptions) -> Source[Any]:
 
 
 def _open_http(p: ParsedURI, o: SourceOptions) -> Source[Any]:
-    return mjpeg.open_mjpeg(p.target, **_live_kwargs(o))
+    return mjpeg.open_mjpeg(p.target, **_live_kwargs(o), max_pixels=o.max_pixels)
 
 
 def _open_synthetic(p: ParsedURI, o: SourceOptions) -> Source[Any]:
@@ -214,7 +273,7 @@ def _open_alternating(p: ParsedURI, o: SourceOptions) -> Source[Any]:
     if o.exposures is None:
         raise SourceError("layout=alternating needs exposures=(long, short) in the driver's CAP_PROP_EXPOSURE units")
     _no_extra(p)
-    target: int | str = int(p.target) if p.scheme == "index" else p.target
+    target: int | str = _camera_index(p.target) if p.scheme == "index" else p.target
     return AlternatingExposureSource(target, o.exposures, width=o.width, height=o.height, fps=o.fps)
 
 
@@ -231,7 +290,7 @@ def _open_split(p: ParsedURI, o: SourceOptions) -> Source[Any]:
 
 def open_parsed(parsed: ParsedURI, options: SourceOptions) -> Source[Any]:
     """Open a parsed URI; ``options`` (from keywords) override those of the URI's query."""
-    o = parsed.options.merged(**{f.name: getattr(options, f.name) for f in fields(options)})
+    o = validate_options(parsed.options.merged(**{f.name: getattr(options, f.name) for f in fields(options)}))
     if o.timeout is None:
         o = replace(o, timeout=5.0)
     if o.layout is None or parsed.scheme == "dual":

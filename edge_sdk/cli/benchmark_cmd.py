@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk._io import atomic_write_text
+from edge_sdk.cli import checks
 from edge_sdk.cli.output import format_table
 from edge_sdk.errors import EdgeSDKError
 
@@ -60,18 +61,18 @@ def add_parser(sub: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.batch < 1:
-        raise EdgeSDKError("--batch must be at least 1")
-    if args.warmup < 0:
-        raise EdgeSDKError("--warmup must be >= 0")
-    if args.duration is not None and args.duration <= 0:
-        raise EdgeSDKError("--duration must be > 0")
-    if args.iterations is not None and args.iterations < 1:
-        raise EdgeSDKError("--iterations must be at least 1")
-    if args.threads is not None and args.threads < 1:
-        raise EdgeSDKError("--threads must be at least 1")
+    """Everything that can be wrong with the arguments, before any model loads."""
+    from edge_sdk.benchmark import MAX_SAMPLES
+
+    checks.number_in_range(args.batch, "--batch", 1, checks.MAX_BATCH)
+    checks.number_in_range(args.warmup, "--warmup", 0, 600)
+    checks.number_in_range(args.duration, "--duration", 0, 3600, lo_open=True)
+    checks.number_in_range(args.iterations, "--iterations", 1, MAX_SAMPLES)
+    checks.number_in_range(args.threads, "--threads", 1, checks.MAX_THREADS)
     if args.pipeline and args.batch != 1:
         raise EdgeSDKError("--pipeline runs one frame at a time; drop --batch")
+    checks.writable_file(args.json, "--json")
+    checks.writable_file(args.plot, "--plot")
 
 
 def _fmt_bytes(n: int) -> str:

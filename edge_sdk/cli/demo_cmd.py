@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge_sdk.cli import checks
 from edge_sdk.cli.output import print_json
 
 HELP = "convert the shipped models and run them on synthetic cameras (about 2 minutes)"
@@ -42,10 +43,10 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge_sdk.demo import run_demo, summary_table
-    from edge_sdk.errors import EdgeSDKError
 
-    if args.frames < 1 or args.digits < 1:
-        raise EdgeSDKError("--frames and --digits must be at least 1")
+    checks.number_in_range(args.frames, "--frames", 1, 100_000)
+    checks.number_in_range(args.digits, "--digits", 1, 100_000)
+    checks.writable_dir(args.out, "--out")
     quiet = args.quiet or args.json
 
     def log(msg: str) -> None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edge_sdk.cli import checks
 from edge_sdk.cli.output import format_table, print_json
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.zoo import create_model
@@ -55,6 +56,7 @@ def load_model(name: str, weights: Path | None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     spec = get_spec(args.name)
+    checks.writable_file(args.plot, "--plot")
     model = load_model(spec.name, args.weights)
     if spec.task == "illuminant-estimation":
         from edge_sdk.awb.metrics import summarize

@@ -25,6 +25,9 @@ MODEL is one of:
   a Python factory           path/to/net.py:make_model --input-shape 1x3x64x64
   a torch.export program     model.pt2
 
+BUNDLE_DIR must be new, empty, or an earlier bundle (which is replaced in one atomic step); a
+directory holding other files is refused (--force replaces a bundle that also holds other files).
+
 precisions:
   fp32          plain export
   fp16          FP16 weights/compute, FP32 I/O; normalisations and divisions kept in FP32
@@ -66,6 +69,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data", type=Path, metavar="PATH", help="validation data (default: the model's test split)")
     p.add_argument("--allow-accuracy-loss", action="store_true",
                    help="write the bundle even if the budget is broken (recorded in the manifest)")
+    p.add_argument("--force", action="store_true",
+                   help="replace BUNDLE_DIR even if it is a bundle that also holds other files (they are deleted); "
+                        "never the current directory or a parent of it, nor a directory that is not a bundle")
+    p.add_argument("--format", default="onnx", choices=["onnx", "c"],
+                   help="onnx (default): a bundle; c: the EMLP white balance as dependency-free C99 source "
+                        "(MODEL: emlp or an emlp bundle; --precision fp32 or int8)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=run)
@@ -84,19 +93,19 @@ def run(args: argparse.Namespace) -> int:
         if not quiet:
             print(msg, file=sys.stderr)
 
+    if args.format == "c":
+        return _export_c(args, log)
     try:
         out = export(
             args.model, args.out, precision=args.precision, arch=args.arch,
             input_shape=parse_shape(args.input_shape) if args.input_shape else None,
             calibration=args.calib, calib_count=args.calib_count, calib_method=args.calib_method,
             per_channel=not args.per_tensor, exclude_nodes=[n for n in args.exclude_nodes.split(",") if n],
-            opset=args.opset, data=args.data, allow_accuracy_loss=args.allow_accuracy_loss,
+            opset=args.opset, data=args.data, allow_accuracy_loss=args.allow_accuracy_loss, force=args.force,
             show_progress=not quiet, log=log,
         )
-    except ParityError as e:
-        if args.json and e.report is not None:
-            print_json({"ok": False, "parity": e.report.to_json()})  # type: ignore[attr-defined]
-        raise
+    except ParityError:
+        raise  # with --json, the CLI prints {"error": {..., "parity": REPORT}}
     manifest = read_manifest(out)
     if args.json:
         print_json({"ok": True, "bundle": str(out), "manifest": manifest.to_json()})
@@ -104,4 +113,17 @@ def run(args: argparse.Namespace) -> int:
         parity = manifest.parity or {}
         verdict = "within budget" if parity.get("passed") else "OVER BUDGET (--allow-accuracy-loss)"
         print(f"{out}: {manifest.model} {manifest.precision}, {verdict}: {parity.get('budget', {}).get('rule')}")
+    return 0
+
+
+def _export_c(args: argparse.Namespace, log: Any) -> int:
+    from converters.c_awb import export_c
+
+    if args.precision not in ("fp32", "int8"):
+        raise EdgeSDKError(f"--format c builds --precision fp32 or int8, not {args.precision}")
+    out = export_c(args.model, args.out, args.precision, log=log)
+    if args.json:
+        print_json({"ok": True, "format": "c", "out": str(out), "files": sorted(p.name for p in out.iterdir())})
+    else:
+        print(f"{out}: C99 white balance ({args.precision}); build and test with: make -C {out} test")
     return 0

@@ -1,7 +1,9 @@
 """The `edge-sdk` command line: one sub-command per module, errors as one-line messages.
 
 Exit status: 0 success, 1 failure (any EdgeSDKError), 2 usage error, 130 interrupted.
-``--debug`` shows the full traceback instead of the one-line message.
+``--debug`` (before or after the command) shows the full traceback instead of the one-line message.
+With ``--json`` every outcome is one JSON object on stdout, errors included:
+``{"error": {"type": "ManifestError", "message": "...", "exit_code": 1}}``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from edge_sdk import __version__
 from edge_sdk.cli import (
@@ -23,6 +26,7 @@ from edge_sdk.cli import (
     train_cmd,
     validate_cmd,
 )
+from edge_sdk.cli.output import print_json
 from edge_sdk.errors import EdgeSDKError
 
 COMMANDS = (demo_cmd, run_cmd, models_cmd, train_cmd, eval_cmd, export_cmd, validate_cmd, build_cmd, doctor_cmd,
@@ -36,40 +40,84 @@ Start with `edge-sdk models` to see the zoo, and `edge-sdk COMMAND --help` for a
 """
 
 
+class UsageError(EdgeSDKError):
+    """Bad command-line usage (exit status 2)."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised (so ``--json`` can report it) instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="edge-sdk", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog="edge-sdk", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"edge-sdk {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for cmd in COMMANDS:
         cmd.add_parser(sub)
+    for p in sub.choices.values():  # `edge-sdk run ... --debug` works as well as `edge-sdk --debug run ...`
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
     return parser
 
 
+def _wants_json(args: Any, argv: Sequence[str]) -> bool:
+    flag = getattr(args, "json", None) if args is not None else None
+    if flag is None:  # not parsed (usage error): look at the words themselves
+        return "--json" in argv or any(str(a).startswith("--json=") for a in argv)
+    return flag is True or flag == "-"
+
+
+def _fail(message: str, kind: str, code: int, as_json: bool, prefix: str = "edge-sdk: error: ",
+          details: dict[str, Any] | None = None) -> int:
+    if as_json:
+        print_json({"error": {"type": kind, "message": message, "exit_code": code, **(details or {})}})
+    print(f"{prefix}{message}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help(sys.stderr)
-        return 2
+    args: Any = None
     try:
+        args = parser.parse_args(argv)
+        if not hasattr(args, "func"):
+            parser.print_help(sys.stderr)
+            return 2
         return int(args.func(args))
+    except UsageError as e:
+        e.parser.print_usage(sys.stderr)
+        return _fail(str(e), "UsageError", 2, _wants_json(args, argv), prefix=f"{e.parser.prog}: error: ")
     except EdgeSDKError as e:
-        if args.debug:
+        if args is not None and args.debug:
             raise
-        print(f"edge-sdk: error: {e}", file=sys.stderr)
-        return 1
+        report: Any = getattr(e, "report", None)  # ParityError: the whole parity report goes with the JSON error
+        details = {"parity": report.to_json()} if report is not None and hasattr(report, "to_json") else None
+        return _fail(str(e), type(e).__name__, 1, _wants_json(args, argv), details=details)
     except KeyboardInterrupt:
-        print("edge-sdk: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # a bug, not a user error: still one line unless --debug
-        if args.debug:
+        return _fail("interrupted", "KeyboardInterrupt", 130, _wants_json(args, argv), prefix="edge-sdk: ")
+    except MemoryError:
+        if args is not None and args.debug:
             raise
-        print(f"edge-sdk: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
-              file=sys.stderr)
-        return 1
+        return _fail("out of memory (the input or model is too large for this machine)", "MemoryError", 1,
+                     _wants_json(args, argv))
+    except OSError as e:  # the environment, not a bug: permissions, disk full, a path that vanished
+        if args is not None and args.debug:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        return _fail(f"{e.strerror or e}{where}", type(e).__name__, 1, _wants_json(args, argv))
+    except Exception as e:  # a bug, not a user error: still one line unless --debug
+        if args is not None and args.debug:
+            raise
+        return _fail(f"{type(e).__name__}: {e} (rerun with --debug for the traceback)", "InternalError", 1,
+                     _wants_json(args, argv), prefix="edge-sdk: internal error: ")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from edge_sdk.cli import checks
 from edge_sdk.cli.output import print_json
-from edge_sdk.errors import EdgeSDKError, ManifestError
+from edge_sdk.errors import ManifestError
 
 HELP = "run a bundle on a camera, video, image folder or synthetic source, drawing the results"
 DESCRIPTION = """\
@@ -58,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     import edge_sdk
     from edge_sdk.bundles import resolve_bundle
 
-    if args.max_frames is not None and args.max_frames < 1:
-        raise EdgeSDKError("--max-frames must be at least 1")
+    checks.number_in_range(args.max_frames, "--max-frames", 1, checks.MAX_COUNT)
     quiet = args.quiet or args.json
     session = edge_sdk.load(resolve_bundle(args.bundle, quiet=quiet), backend=args.backend)
     manifest = session.manifest

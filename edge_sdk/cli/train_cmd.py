@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge_sdk.cli import checks
 from edge_sdk.cli.output import format_table, print_json
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.zoo.registry import REGISTRY, get_spec, resolve
@@ -52,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
             f"{spec.name!r} has no training recipe here ({spec.description}); "
             f"trainable models: {', '.join(n for n, s in REGISTRY.items() if s.trainer)}"
         )
-    if args.epochs is not None and args.epochs < 1:
-        raise EdgeSDKError("--epochs must be at least 1")
+    checks.number_in_range(args.epochs, "--epochs", 1, 100_000)
     out = args.out or Path(f"{spec.name}.safetensors")
+    checks.writable_file(out, "--out")  # now, not after the training
     kwargs: dict[str, Any] = {"out": out, "seed": args.seed, "data": args.data, "epochs": args.epochs,
                               "show_progress": not (args.quiet or args.json)}
     if spec.name.startswith("compact-cnn"):

@@ -15,12 +15,19 @@ per output, max/mean absolute error, cosine similarity, argmax agreement, and th
 (top-1 delta for classifiers, mean angular-error delta for emlp) against the budget.
 Exit status 1 when the budget is broken.
 
+A zoo bundle is checked against the zoo model. Any other bundle needs its source named with
+--model (file.py:factory, a checkpoint with --arch, a .pt2): validate never imports, runs or
+loads code or files named in a bundle's manifest, since a bundle may come from anyone. The
+source must be the one the bundle was exported from (its sha256 is in the manifest).
+
 --target tensorrt needs no TensorRT: it checks the ONNX against the TensorRT ONNX parser's
 operator support, QDQ symmetry (zero points 0) and shapes an optimisation profile can cover.
 
 examples:
   edge-sdk validate bundles/compact-cnn-int8
   edge-sdk validate bundles/mine --data val-images/ --json
+  edge-sdk validate bundles/net --model net.py:make_model
+  edge-sdk validate bundles/mine --model my-weights.safetensors --arch compact-cnn
   edge-sdk validate bundles/compact-cnn-int8 --target tensorrt
 """
 
@@ -30,6 +37,10 @@ def add_parser(sub: Any) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle directory")
     p.add_argument("--data", type=Path, metavar="PATH", help="validation data: image directory or .npy")
+    p.add_argument("--model", metavar="SOURCE",
+                   help="the bundle's source (file.py:factory, checkpoint, .pt2); needed unless it is a zoo bundle")
+    p.add_argument("--arch", metavar="ZOO_NAME", help="architecture of a --model checkpoint")
+    p.add_argument("--input-shape", metavar="NxCxHxW", help="input shape with batch (default: the manifest's)")
     p.add_argument("--target", choices=["onnxruntime", "tensorrt"], default="onnxruntime")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
@@ -38,9 +49,11 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.target == "tensorrt":
         return _tensorrt(args)
+    from converters.sources import parse_shape
     from converters.validate import validate_bundle
 
-    report = validate_bundle(args.bundle, args.data)
+    report = validate_bundle(args.bundle, args.data, model=args.model, arch=args.arch,
+                             input_shape=parse_shape(args.input_shape) if args.input_shape else None)
     if args.json:
         print_json(report.to_json())
     else:

@@ -12,7 +12,7 @@ import numpy as np
 from edge_sdk.camera.frames import Frame, Source
 from edge_sdk.errors import ManifestError
 from edge_sdk.pipelines.timing import Timings
-from edge_sdk.preprocess import preprocess_image
+from edge_sdk.preprocess import check_spec, preprocess_image
 from runtimes import Session, load
 
 
@@ -39,6 +39,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _check_input(spec: dict[str, Any], session: Session) -> None:
+    """The model's static input dims must match what the preprocessing produces (1 x C x H x W)."""
+    shape = tuple(session.inputs[0].shape)
+    want = (1 if spec.get("color", "rgb") == "gray" else 3, *spec["size"])
+    if len(shape) != 4 or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], want)):
+        raise ManifestError(f"preprocessing (color {spec.get('color', 'rgb')}, size {list(spec['size'])}) gives "
+                            f"{'x'.join(map(str, want))} inputs, but the model takes {list(shape)}; fix the "
+                            "bundle's manifest.json or re-export it")
+
+
 class Classifier:
     """``Classifier(bundle)(frame)`` -> :class:`Prediction`. Uses the bundle's preprocessing and labels."""
 
@@ -49,7 +59,8 @@ class Classifier:
         if manifest is None or not manifest.preprocessing.get("size"):
             raise ManifestError("Classifier needs a bundle whose manifest describes image preprocessing "
                                 "(export it with edge-sdk export)")
-        self.preprocessing = manifest.preprocessing
+        self.preprocessing = check_spec(manifest.preprocessing)
+        _check_input(self.preprocessing, self.session)
         n = int(self.session.outputs[0].shape[-1]) if isinstance(self.session.outputs[0].shape[-1], int) else 0
         self.labels = manifest.labels or [str(i) for i in range(n)]
         self.top_k = max(1, min(top_k, len(self.labels) or top_k))

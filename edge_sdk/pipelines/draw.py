@@ -2,6 +2,11 @@
 
     image = draw_prediction(frame.image, classifier(frame))      # top-1, top-k, timings
     image = draw_white_balance(white_balance(pair))               # before | after, gains, error
+
+Safe for any frame of at least 1 x 1 pixel and any aspect ratio: tiny frames are upscaled at most to
+:data:`MAX_UPSCALE_SIDE` on their longer side, and the font scale is clamped to
+[:data:`MIN_TEXT_SCALE`, :data:`MAX_TEXT_SCALE`] (an unclamped scale made OpenCV crash on a 1-pixel-wide
+frame); text that does not fit is clipped.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ from edge_sdk.pipelines.timing import Timings
 from edge_sdk.pipelines.white_balance import WhiteBalanceResult, apply_gains, dtype_max, to_display
 
 MIN_SIDE = 240  # frames smaller than this are upscaled (nearest) so the text stays legible
+MAX_UPSCALE_SIDE = 4096  # ... but never beyond this on the longer side (a 1 x 3000 frame stays 1 x 3000)
+MIN_TEXT_SCALE, MAX_TEXT_SCALE = 0.4, 4.0
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 GREEN, WHITE, GRAY = (80, 220, 80), (255, 255, 255), (190, 190, 190)
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
     """Any camera frame (gray/BGR/BGRA, uint8/uint16/float in [0, 1]) -> contiguous uint8 BGR."""
+    if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
+        image = image[:, :, :1]  # 2 or 5+ channels: show the first as gray
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -34,8 +43,10 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
 
 
 def upscale(image: np.ndarray, min_side: int = MIN_SIDE) -> np.ndarray:
-    """Integer nearest-neighbour upscale until the shorter side is at least ``min_side``."""
+    """Integer nearest-neighbour upscale until the shorter side is at least ``min_side``, the longer side
+    staying within :data:`MAX_UPSCALE_SIDE`."""
     k = -(-min_side // max(1, min(image.shape[:2])))
+    k = min(k, max(1, MAX_UPSCALE_SIDE // max(1, max(image.shape[:2]))))
     return cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_NEAREST) if k > 1 else image
 
 
@@ -46,7 +57,8 @@ def timings_text(t: Timings) -> str:
 
 
 def text_scale(height: int) -> float:
-    return max(0.4, height / 600)
+    """Font scale for an image ``height`` pixels high, clamped to [MIN_TEXT_SCALE, MAX_TEXT_SCALE]."""
+    return min(MAX_TEXT_SCALE, max(MIN_TEXT_SCALE, height / 600))
 
 
 def _metrics(scale: float) -> tuple[int, int, int]:
@@ -58,8 +70,10 @@ def _metrics(scale: float) -> tuple[int, int, int]:
 def put_lines(image: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]], x: int = 0, y: int = 0,
               scale: float | None = None, box: bool = True, bottom: bool = False) -> np.ndarray:
     """Draw text lines (text, colour) from (x, y) (``bottom``: ending at the bottom edge) on a dark box;
-    sized to the image height unless ``scale`` is given. In place; returns ``image``."""
-    scale = scale or text_scale(image.shape[0])
+    sized to the image height unless ``scale`` is given (clamped to at most twice MAX_TEXT_SCALE). In place;
+    returns ``image``."""
+    scale = min(2 * MAX_TEXT_SCALE, max(0.1, scale or text_scale(image.shape[0])))
+    x, y = max(0, x), max(0, y)
     thick, step, pad = _metrics(scale)
     sizes = [cv2.getTextSize(text, FONT, scale, thick)[0] for text, _ in lines]
     if bottom:

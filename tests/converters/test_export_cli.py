@@ -16,7 +16,7 @@ def test_export_then_validate_json(cli, tmp_path) -> None:
     r = cli("export", _net(tmp_path), "--input-shape", "1x3x20x20", "-o", tmp_path / "b", "--json")
     assert r.code == 0, r.err
     assert r.json()["manifest"]["parity"]["passed"]
-    v = cli("validate", tmp_path / "b", "--json")
+    v = cli("validate", tmp_path / "b", "--model", _net(tmp_path), "--json")
     assert v.code == 0 and v.json()["passed"]
 
 

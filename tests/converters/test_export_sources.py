@@ -27,7 +27,7 @@ def test_checkpoint_with_arch(cli, tmp_path, fmt) -> None:
     assert r.code == 0, r.err
     m = r.json()["manifest"]
     assert m["extra"]["source"]["kind"] == "checkpoint" and m["parity"]["metric"]["name"] == "top1"
-    assert cli("validate", tmp_path / "b").code == 0
+    assert cli("validate", tmp_path / "b", "--model", ckpt, "--arch", "compact-cnn").code == 0
 
 
 def test_image_directory_calibration(tmp_path) -> None:
