@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from converters.precisions import NOT_FOR_TENSORRT, TENSORRT
 from edge_sdk._io import atomic_path
 from edge_sdk.errors import BackendUnavailableError, EdgeSDKError, ManifestError
 from runtimes.gpu import gpu_info
@@ -36,12 +37,7 @@ from runtimes.manifest import sha256_file
 if TYPE_CHECKING:
     import tensorrt as trt
 
-PRECISIONS = ("fp32", "fp16", "int8")
-# bundle precisions that are ONNX Runtime formats, and why TensorRT cannot build them
-NOT_FOR_TENSORRT = {
-    "int8-cpu": "uint8 activations with zero points: ONNX Runtime's CPU format",
-    "int8-dynamic": "activations quantized at run time: an ONNX Runtime op",
-}
+PRECISIONS = TENSORRT  # from the precision table, with NOT_FOR_TENSORRT: why the others cannot be built
 INSTALL_HINT = (
     "TensorRT's Python package is not installed. On Jetson it ships with JetPack "
     "(sudo apt install python3-libnvinfer; in a venv use --system-site-packages); "
@@ -317,6 +313,9 @@ def build_engine(
             with open(tmp, "wb") as f:
                 f.write(config.get_timing_cache().serialize())
 
+    from runtimes.engine_trust import remember
+
+    remember(sha256_file(engine_path))  # built here: the runtime may load it (runtimes.engine_trust)
     seconds = round(time.perf_counter() - t0, 2)
     log(f"wrote {engine_path} ({engine_path.stat().st_size / 1e6:.1f} MB) in {seconds:.0f} s")
     return {

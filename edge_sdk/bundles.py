@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.zoo.registry import REGISTRY
+from runtimes.engine_trust import cache_dir
 
-
-def cache_dir() -> Path:
-    """``$EDGE_SDK_CACHE`` or ``~/.cache/edge-sdk``."""
-    return Path(os.environ.get("EDGE_SDK_CACHE") or Path.home() / ".cache" / "edge-sdk")
+__all__ = ["cache_dir", "resolve_bundle"]
 
 
 def _is_current(bundle: Path, name: str) -> bool:
@@ -37,7 +36,9 @@ def resolve_bundle(model: str | os.PathLike[str], precision: str = "fp32", *, qu
         return path
     name = str(model)
     if name not in REGISTRY:
-        raise EdgeSDKError(f"{name!r} is neither a bundle path nor a zoo model (see: edge-sdk models)")
+        close = difflib.get_close_matches(name, list(REGISTRY), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise EdgeSDKError(f"{name!r} is neither a bundle path nor a zoo model{hint} (see: edge-sdk models)")
     out = cache_dir() / "bundles" / f"{name}-{precision}"
     if (out / "manifest.json").is_file() and _is_current(out, name):
         return out

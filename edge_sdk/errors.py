@@ -9,11 +9,19 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from runtimes.errors import BackendUnavailableError, EdgeSDKError, InputError, ManifestError
+from runtimes.errors import (
+    BackendUnavailableError,
+    EdgeSDKError,
+    InputError,
+    ManifestError,
+    ResourceError,
+    SessionClosedError,
+)
 
 __all__ = [
     "BackendUnavailableError", "DatasetError", "EdgeSDKError", "InputError", "ManifestError",
-    "MissingDependencyError", "OutputExistsError", "ParityError", "SourceError", "UnknownModelError", "WeightsError",
+    "MissingDependencyError", "OutputExistsError", "ParityError", "ResourceError", "SessionClosedError",
+    "SourceError", "UnknownModelError", "WeightsError",
 ]
 
 

@@ -20,4 +20,13 @@ class InputError(EdgeSDKError, ValueError):
     """An input has the wrong name, dtype, shape or values. The message names the tensor."""
 
 
-__all__ = ["BackendUnavailableError", "EdgeSDKError", "InputError", "ManifestError"]
+class ResourceError(EdgeSDKError):
+    """The backend ran out of memory (host or device) for this call. Smaller batches may fit."""
+
+
+class SessionClosedError(EdgeSDKError):
+    """``run`` or ``__call__`` on a session after ``close()``."""
+
+
+__all__ = ["BackendUnavailableError", "EdgeSDKError", "InputError", "ManifestError", "ResourceError",
+           "SessionClosedError"]

@@ -8,8 +8,9 @@ from typing import Any
 
 from runtimes.backends import AUTO_ORDER, BACKENDS, backend_class
 from runtimes.errors import BackendUnavailableError, EdgeSDKError, ManifestError
-from runtimes.manifest import MANIFEST_NAME, Manifest, read_manifest, verified_artifact
-from runtimes.session import Session
+from runtimes.manifest import MANIFEST_NAME, Manifest, inside, read_manifest, verified_artifact
+from runtimes.recovery import recover_bundle
+from runtimes.session import Session, check_limit
 
 
 def load(path: str | os.PathLike[str], backend: str = "auto", **options: Any) -> Session:
@@ -19,25 +20,38 @@ def load(path: str | os.PathLike[str], backend: str = "auto", **options: Any) ->
     ``.engine`` file. ``backend``: ``"auto"`` (TensorRT for engines, else ONNX Runtime), or one of
     ``"onnxruntime"``, ``"tensorrt"``, ``"numpy"``. ``options`` go to the backend, e.g.
     ``threads=1``, ``providers=[...]``, ``engine_cache_dir=...`` (onnxruntime), ``rebuild=False``
-    (tensorrt), ``allow_nonfinite=True`` (all).
+    (tensorrt), ``allow_nonfinite=True`` (all), and the per-call bounds ``max_batch=4096``,
+    ``max_input_bytes=1 << 30`` (all; see ``runtimes.session``).
     """
     path = Path(path)
+    recover_bundle(path)  # an export killed while swapping bundles may have left this one renamed aside
     if backend != "auto" and backend not in BACKENDS:
         raise EdgeSDKError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")
+    limits = {k: options.pop(k) for k in ("max_batch", "max_input_bytes") if k in options}
+    for key, value in limits.items():
+        check_limit(key, value)  # refuse bad bounds before loading anything
     manifest: Manifest | None = None
     bundle: Path | None = None
-    if path.is_dir():
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except (OSError, ValueError) as e:  # a NUL byte, a name too long
+        raise ManifestError(f"cannot use model path {str(path)[:200]!r}: {e}") from None
+    if is_dir:
         bundle = path
         manifest = read_manifest(path)
         artifact = verified_artifact(path, manifest)
-    elif path.is_file():
+    elif is_file:
         if path.suffix not in AUTO_ORDER:
             raise ManifestError(f"{path}: expected a bundle directory, an .onnx or an .engine file")
         artifact = path
         sidecar = path.parent / MANIFEST_NAME
         if sidecar.is_file():
             m = read_manifest(path.parent)
-            if (path.parent / m.artifact).resolve() == path.resolve():
+            try:
+                same = inside(path.parent, m.artifact, "artifact") == path.resolve()
+            except ManifestError:  # the sidecar names some other (or no usable) file: not this model's
+                same = False
+            if same:
                 manifest = m
                 verified_artifact(path.parent, m)
     else:
@@ -53,6 +67,7 @@ def load(path: str | os.PathLike[str], backend: str = "auto", **options: Any) ->
         try:
             session: Session = cls(artifact, manifest, **({k: v for k, v in options.items()
                                                            if k != "bundle" or name == "tensorrt"}))
+            session.set_limits(**limits)
             return session
         except BackendUnavailableError as e:
             if backend != "auto":

@@ -4,6 +4,10 @@ It reads the ONNX graph and its initializers and executes the nodes in order wit
 Only MLP-style ops are supported (Gemm/MatMul, element-wise arithmetic and activations, reductions,
 reshapes); any other graph is refused with a typed error naming the unsupported ops. For a model
 of a few hundred parameters (emlp) this is the fastest path: no runtime, just a few matmuls.
+
+A file that is not a usable graph (unreadable, empty, no nodes / inputs / outputs, a node reading a
+tensor nothing defines before it) is refused at load with ``ManifestError``. ``close()`` drops the
+compiled plan; calls already in flight finish on the plan they hold.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from runtimes.errors import BackendUnavailableError, ManifestError
 from runtimes.manifest import Manifest
-from runtimes.session import Session, TensorInfo
+from runtimes.session import Session, TensorInfo, raise_closed
 
 Array = np.ndarray
 Op = Callable[[list[Any], dict[str, Any]], list[Array]]
@@ -118,40 +122,78 @@ class NumpySession(Session):
         try:
             model = onnx.load(str(artifact))
         except Exception as e:
-            raise ManifestError(f"cannot read {artifact} as ONNX: {str(e).splitlines()[0][:200]}") from None
+            detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise ManifestError(f"cannot read {artifact} as ONNX: {detail}") from None
         g = model.graph
+        if not g.node or not g.output or not [v for v in g.input if v.name not in {i.name for i in g.initializer}]:
+            raise ManifestError(f"{artifact} is not a usable model: its graph has {len(g.node)} nodes, "
+                                f"{len(g.input)} inputs, {len(g.output)} outputs (empty or junk file?); re-export it")
         unsupported = sorted({n.op_type for n in g.node if n.op_type not in OPS or n.domain not in ("", "ai.onnx")})
         if unsupported:
             raise BackendUnavailableError(
                 f"the numpy backend runs MLP graphs only; {artifact.name} uses {', '.join(unsupported)}. "
-                "Use backend='onnxruntime'"
+                "Use backend \"onnxruntime\" instead"
             )
-        self._consts: dict[str, Array] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-        self._plan: list[tuple[Op, list[str], list[str], dict[str, Any]]] = []
-        for n in g.node:
-            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
-            if n.op_type == "Constant":
-                self._consts[n.output[0]] = numpy_helper.to_array(attrs["value"])
-                continue
-            attrs = {k: (numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else v) for k, v in attrs.items()}
-            self._plan.append((OPS[n.op_type], list(n.input), list(n.output), attrs))
-        inits = set(self._consts)
-
-        def info(v: Any) -> TensorInfo:
-            dims = tuple(d.dim_param if d.dim_param else d.dim_value for d in v.type.tensor_type.shape.dim)
-            return TensorInfo(v.name, dims, str(onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)))
-
+        try:
+            consts, plan, inputs, outputs = _read_graph(onnx, numpy_helper, g)
+        except ManifestError as e:
+            raise ManifestError(f"{artifact}: {e}; re-export it") from None
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+            raise ManifestError(f"{artifact}: cannot read its graph ({type(e).__name__}: {str(e)[:200]}); "
+                                "re-export it") from None
+        self._plan = plan
         self._out_names = [o.name for o in g.output]
-        super().__init__(artifact, [info(v) for v in g.input if v.name not in inits], [info(v) for v in g.output],
-                         manifest, allow_nonfinite=allow_nonfinite)
-
-        self._steps = _compile(self._plan, self._consts, set(self._out_names))
+        super().__init__(artifact, inputs, outputs, manifest, allow_nonfinite=allow_nonfinite)
+        # one reference to everything a call needs: close() drops it, calls in flight keep theirs
+        self._program: tuple[dict[str, Array], list[Step], list[str]] | None = (
+            consts, _compile(plan, consts, set(self._out_names)), self._out_names)
 
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        env: dict[str, Any] = {**self._consts, **feed}  # per call: safe across threads
-        for step in self._steps:
+        program = self._program
+        if program is None:
+            raise_closed()
+        consts, steps, out_names = program
+        env: dict[str, Any] = {**consts, **feed}  # per call: safe across threads
+        for step in steps:
             step(env)
-        return {k: np.asarray(env[k], dtype=np.float32) for k in self._out_names}
+        return {k: np.asarray(env[k], dtype=np.float32) for k in out_names}
+
+    def close(self) -> None:
+        """Drop the compiled plan and constants. Idempotent."""
+        self._closed = True
+        self._program = None
+        self._plan = []
+
+
+def _read_graph(onnx: Any, numpy_helper: Any, g: Any) -> tuple[
+        dict[str, Array], list[tuple[Op, list[str], list[str], dict[str, Any]]], list[TensorInfo], list[TensorInfo]]:
+    """Constants, the node plan, and the input/output infos of a graph; ManifestError where a node reads a
+    tensor nothing defines before it (a graph out of order or cut short) or an output is never produced."""
+    consts: dict[str, Array] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    plan: list[tuple[Op, list[str], list[str], dict[str, Any]]] = []
+
+    def info(v: Any) -> TensorInfo:
+        t = v.type.tensor_type
+        dims = tuple(d.dim_param if d.dim_param else d.dim_value for d in t.shape.dim)
+        return TensorInfo(v.name, dims, str(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)))
+
+    inputs = [info(v) for v in g.input if v.name not in consts]
+    defined = set(consts) | {t.name for t in inputs}
+    for n in g.node:
+        missing = [k for k in n.input if k and k not in defined]
+        if missing:
+            raise ManifestError(f"node {n.name or n.op_type!r} reads {missing[0]!r}, which nothing defines before it")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        defined.update(n.output)
+        if n.op_type == "Constant":
+            consts[n.output[0]] = numpy_helper.to_array(attrs["value"])
+            continue
+        attrs = {k: (numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else v) for k, v in attrs.items()}
+        plan.append((OPS[n.op_type], list(n.input), list(n.output), attrs))
+    never = [o.name for o in g.output if o.name not in defined]
+    if never:
+        raise ManifestError(f"graph output {never[0]!r} is never computed")
+    return consts, plan, inputs, [info(v) for v in g.output]
 
 
 # -- the execution plan, compiled once at load ------------------------------------------------------

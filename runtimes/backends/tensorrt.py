@@ -1,12 +1,16 @@
 """Native TensorRT backend: a plain ``model.engine`` run with the TensorRT 10 tensor-address API.
 
 * The engine is checked against the bundle manifest's key (TensorRT version, GPU compute
-  capability, ONNX hash). A missing or stale engine is built on first load from the bundle's ONNX
+  capability, ONNX hash), and it must have been built on this device (``runtimes.engine_trust``:
+  an engine that arrived inside a bundle is a program from someone else and is rebuilt, not run).
+  A missing or stale engine is built on first load from the bundle's ONNX
   with the same function ``edge-sdk build`` uses, and the plan and manifest are written atomically.
   ``rebuild=False`` refuses a stale engine with the reason instead.
 * Inference: ``set_input_shape`` + ``set_tensor_address`` + ``execute_async_v3`` on a CUDA stream.
   Device memory and streams come from Polygraphy's CUDA wrapper (ctypes over libcudart): no torch,
   no pycuda. One execution context, guarded by a lock, so ``run`` is thread-safe.
+* ``close()`` takes the same lock, so it waits for a call in flight, then frees the device buffers,
+  the stream, the context and the engine; later calls raise ``SessionClosedError``.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from runtimes.engine_trust import is_trusted
 from runtimes.errors import BackendUnavailableError, ManifestError
 from runtimes.manifest import MANIFEST_NAME, Manifest, sha256_file
-from runtimes.session import Session, TensorInfo
+from runtimes.session import Session, TensorInfo, raise_closed
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -52,8 +57,12 @@ def ensure_engine(
     reason = "no engine built yet"
     if entry is not None and engine_path.is_file():
         ok, reason = engine_key_matches(entry, onnx_sha256=manifest.artifact_sha256)
-        if ok and sha256_file(engine_path) == entry.get("sha256"):
-            return engine_path, entry
+        digest = sha256_file(engine_path)
+        if ok and digest == entry.get("sha256"):
+            if is_trusted(digest):
+                return engine_path, entry
+            reason = (f"{ENGINE_NAME} was not built on this device (an engine is a program, so edge-sdk only loads "
+                      "engines it built here)")
         reason = reason or f"{ENGINE_NAME} does not match its manifest hash"
     if not rebuild:
         raise ManifestError(f"{bundle}: {reason}; rebuild with: edge-sdk build {bundle}")
@@ -96,12 +105,12 @@ class TensorRTSession(Session):
         if engine is None:
             raise ManifestError(f"TensorRT could not deserialize {artifact} (built by another TensorRT version "
                                 "or for another GPU?)")
-        self._engine: trt.ICudaEngine = engine
+        self._engine: trt.ICudaEngine | None = engine
         context = engine.create_execution_context()
         if context is None:
             raise BackendUnavailableError("TensorRT could not create an execution context (out of GPU memory?)")
-        self._context: trt.IExecutionContext = context
-        self._stream = cuda.Stream()
+        self._context: trt.IExecutionContext | None = context
+        self._stream: Any = cuda.Stream()
         self._buffers: dict[str, Any] = {}
         self._lock = threading.Lock()
         dtypes = {trt.DataType.FLOAT: "float32", trt.DataType.HALF: "float16", trt.DataType.INT8: "int8",
@@ -132,22 +141,25 @@ class TensorRTSession(Session):
 
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._lock:
+            context = self._context
+            if context is None:
+                raise_closed()
             for spec in self.inputs:
                 host = feed[spec.name]
-                if not self._context.set_input_shape(spec.name, tuple(host.shape)):
+                if not context.set_input_shape(spec.name, tuple(host.shape)):
                     raise ManifestError(f"input {spec.name!r} shape {list(host.shape)} is outside the engine's "
                                         "optimisation profile (rebuild with a larger max batch)")
                 buf = self._buffer(spec.name, tuple(host.shape), spec.dtype)
                 buf.copy_from(host, stream=self._stream)
-                self._context.set_tensor_address(spec.name, buf.ptr)
+                context.set_tensor_address(spec.name, buf.ptr)
             results: dict[str, np.ndarray] = {}
             for spec in self.outputs:
-                dims = self._context.get_tensor_shape(spec.name)
+                dims = context.get_tensor_shape(spec.name)
                 shape = tuple(int(dims[k]) for k in range(len(dims)))
                 buf = self._buffer(spec.name, shape, spec.dtype)
-                self._context.set_tensor_address(spec.name, buf.ptr)
+                context.set_tensor_address(spec.name, buf.ptr)
                 results[spec.name] = np.empty(shape, dtype=spec.dtype)
-            if not self._context.execute_async_v3(self._stream.ptr):
+            if not context.execute_async_v3(self._stream.ptr):
                 raise BackendUnavailableError("TensorRT execution failed (see the TensorRT log above)")
             for spec in self.outputs:
                 self._buffers[spec.name].copy_to(results[spec.name], stream=self._stream)
@@ -155,7 +167,15 @@ class TensorRTSession(Session):
         return results
 
     def close(self) -> None:
-        for buf in self._buffers.values():
-            buf.free()
-        self._buffers.clear()
-
+        """Wait for a call in flight (the inference lock), then free buffers, stream, context and engine.
+        Idempotent; later calls raise SessionClosedError."""
+        with self._lock:
+            if self._context is None:
+                return
+            self._closed = True
+            for buf in self._buffers.values():
+                buf.free()
+            self._buffers.clear()
+            self._stream.free()
+            self._context = None  # the context before the engine it came from
+            self._engine = None

@@ -192,8 +192,9 @@ def test_stale_engine_is_refused_with_the_reason(broken_bundle, entry, engine, r
     assert (b / "manifest.json").read_bytes() == before  # refusing writes nothing
 
 
-def test_matching_engine_is_used_without_tensorrt(broken_bundle) -> None:
+def test_matching_engine_is_used_without_tensorrt(broken_bundle, tmp_path, monkeypatch) -> None:
     from runtimes.backends.tensorrt import ensure_engine
+    from runtimes.engine_trust import remember
     from runtimes.manifest import read_manifest
 
     pytest.importorskip("converters")
@@ -204,8 +205,25 @@ def test_matching_engine_is_used_without_tensorrt(broken_bundle) -> None:
     except ImportError:
         pass
     b = _engine_bundle(broken_bundle, {})
+    monkeypatch.setenv("EDGE_SDK_CACHE", str(tmp_path / "cache"))
+    remember(hashlib.sha256(b"plan").hexdigest())  # as if this device had built it
     path, entry = ensure_engine(b, read_manifest(b), rebuild=False, log=lambda m: None)
     assert path == b / "model.engine" and entry["tensorrt_version"] == "10.3.0"
+
+
+def test_engine_that_arrived_in_a_bundle_is_never_loaded(broken_bundle, tmp_path, monkeypatch) -> None:
+    """A plan is a program: one this device did not build is refused (rebuilt when allowed), even with a
+    perfect manifest entry (right TensorRT, GPU, ONNX hash and its own sha256) and version_compatible set,
+    which would otherwise let TensorRT run host code embedded in the plan."""
+    from runtimes.backends.tensorrt import ensure_engine
+    from runtimes.manifest import read_manifest
+
+    monkeypatch.setenv("EDGE_SDK_CACHE", str(tmp_path / "cache"))
+    b = _engine_bundle(broken_bundle, {"version_compatible": True})
+    before = (b / "manifest.json").read_bytes()
+    with pytest.raises(ManifestError, match="not built on this device.*edge-sdk build"):
+        ensure_engine(b, read_manifest(b), rebuild=False, log=lambda m: None)
+    assert (b / "manifest.json").read_bytes() == before
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,7 @@ def test_benchmark_feed_is_bounded_for_huge_static_inputs(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("argv,flag", [
-    (["benchmark", "{bundle}", "--iterations", "3", "--warmup", "0", "--json", UNWRITABLE], "--json"),
+    (["benchmark", "{bundle}", "--iterations", "3", "--warmup", "0", "--json-out", UNWRITABLE], "--json-out"),
     (["benchmark", "{bundle}", "--iterations", "3", "--warmup", "0", "--plot", UNWRITABLE + ".png"], "--plot"),
     (["train", "emlp", "--out", UNWRITABLE + ".safetensors"], "--out"),
     (["train", "emlp", "--out", "{dir}"], "--out"),
