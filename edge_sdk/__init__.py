@@ -11,11 +11,18 @@ OpenCV loads only when a camera source or sink is opened.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from edge_sdk.errors import EdgeSDKError
-from edge_sdk.zoo import create_model, get_spec, list_models
-from runtimes import Session, load
+# OpenCV reads its decode limit once, when cv2 is imported: set it before any edge-sdk module can import
+# cv2, so every decode (camera sources, calibration folders, datasets) refuses images declaring more than
+# 64 MP unless the user set the variable. Equal to edge_sdk.camera.imagesize.DEFAULT_MAX_PIXELS (tested).
+OPENCV_MAX_PIXELS = 64_000_000
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(OPENCV_MAX_PIXELS))
+
+from edge_sdk.errors import EdgeSDKError  # noqa: E402
+from edge_sdk.zoo import create_model, get_spec, list_models  # noqa: E402
+from runtimes import Session, load  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [

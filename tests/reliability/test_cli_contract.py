@@ -136,3 +136,36 @@ def test_unreadable_bundle_is_a_typed_error_for_an_unprivileged_user(mlp_bundle:
     assert done.returncode == 1, done
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("edge-sdk: error:") and "internal error" not in lines[0], done.stderr
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A gray PNG of zeros: tiny on disk, ``width * height`` bytes once decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = zlib.compress(b"\0" * ((width + 1) * height), 9)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+
+
+def test_opencv_decode_limit_is_set_before_cv2_loads(tmp_path: Path) -> None:
+    """Any cv2.imread in the process (calibration folders, datasets) refuses a decompression bomb too."""
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_bomb(9000, 9000))  # 81 MP, over the 64 MP default
+    code = ("import edge_sdk, os, sys, cv2\n"
+            "from edge_sdk.camera.imagesize import DEFAULT_MAX_PIXELS\n"
+            "limit = os.environ['OPENCV_IO_MAX_IMAGE_PIXELS']\n"
+            "assert limit == str(DEFAULT_MAX_PIXELS) == str(edge_sdk.OPENCV_MAX_PIXELS), limit\n"
+            "try:\n    img = cv2.imread(sys.argv[1], cv2.IMREAD_UNCHANGED)\nexcept cv2.error:\n    img = None\n"
+            "print(img is None)\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}
+    done = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True", (done.stdout, done.stderr[-500:])

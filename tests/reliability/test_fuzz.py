@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge_sdk.errors import EdgeSDKError
@@ -165,6 +165,10 @@ TARGETS = st.sampled_from(["synthetic://digits", "synthetic://dual-exposure", "s
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(target=TARGETS, query=st.lists(st.tuples(KEYS, VALUES), max_size=3))
+@example(target="http://[::1", query=[])  # regressions from issue #11, always run
+@example(target="synthetic://digits", query=[("size", "100000x100000")])
+@example(target="synthetic://digits", query=[("fps", "nan")])
+@example(target="http://127.0.0.1:99999/x", query=[])
 def test_source_uris(sandbox: Path, target: str, query: list[tuple[str, str]]) -> None:
     import urllib.parse
 
