@@ -26,6 +26,7 @@ import io
 import json
 import keyword
 import operator
+import os
 import re
 import tokenize
 import zipfile
@@ -70,6 +71,15 @@ _OP_NAMESPACES = ("aten", "prims")
 _DENIED_OPS = frozenset({"from_file", "_print"})  # ops that touch files or the console
 
 
+MAX_PT2_BYTES = 4 << 30  # all entries unpacked, and the file itself: bounded before anything is read
+
+
+def max_bytes() -> int:
+    """``EDGE_SDK_MAX_PT2_BYTES`` if set (the user's own environment), else :data:`MAX_PT2_BYTES`."""
+    text = os.environ.get("EDGE_SDK_MAX_PT2_BYTES", "").strip()
+    return int(text) if text.isdigit() else MAX_PT2_BYTES
+
+
 def _refuse(path: Path, why: str) -> WeightsError:
     return WeightsError(f"{path}: {why}; {RESAVE}")
 
@@ -82,6 +92,10 @@ def _entries(path: Path, data: bytes) -> dict[str, bytes]:
             names = [i.filename for i in infos]
             if len(set(names)) != len(names):
                 raise _refuse(path, "the archive holds two entries with one name")
+            declared = sum(i.file_size for i in infos)  # zipfile never inflates an entry past its declared size
+            if declared > max_bytes():
+                raise _refuse(path, f"its entries unpack to {declared:,} bytes, over the limit of {max_bytes():,} "
+                                    "(a zip bomb? set EDGE_SDK_MAX_PT2_BYTES=N to allow a larger program)")
             roots = {n.split("/", 1)[0] for n in names}
             if len(roots) != 1 or any("/" not in n for n in names):
                 raise _refuse(path, "not a torch.export archive (entries must share one root folder)")
@@ -215,6 +229,10 @@ def load_exported_program(path: Path) -> Any:
     """``torch.export.load`` for a file from anyone: checks first, then loads the checked bytes."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > max_bytes():
+            raise _refuse(path, f"it is {size:,} bytes, over the limit of {max_bytes():,} "
+                                "(set EDGE_SDK_MAX_PT2_BYTES=N)")
         data = path.read_bytes()
     except OSError as e:
         raise WeightsError(f"cannot read {path}: {e.strerror or e}") from None

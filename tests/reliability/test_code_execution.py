@@ -217,6 +217,28 @@ def test_duplicate_entries_are_refused(cli, good_pt2, tmp_path) -> None:
     assert_one_line_error(cli("export", dst, "-o", tmp_path / "b", "-q"), "two entries with one name")
 
 
+def test_pt2_zip_bomb_is_refused_before_inflating(cli, good_pt2, tmp_path, monkeypatch) -> None:
+    """An entry of 1 GiB of zeros deflates to ~1 MB; reading the archive would allocate all of it. The limit
+    (4 GiB by default) is lowered to 256 MiB here so the bomb stays quick to make."""
+    import resource
+
+    monkeypatch.setenv("EDGE_SDK_MAX_PT2_BYTES", str(256 << 20))
+    dst = tmp_path / "bomb.pt2"
+    shutil.copy(good_pt2, dst)
+    with zipfile.ZipFile(good_pt2) as z:
+        root = z.namelist()[0].split("/", 1)[0]
+    chunk = b"\0" * (64 << 20)
+    with zipfile.ZipFile(dst, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z, \
+            z.open(f"{root}/data/weights/weight_9", "w", force_zip64=True) as f:
+        for _ in range(16):  # 1 GiB
+            f.write(chunk)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert_one_line_error(cli("export", dst, "-o", tmp_path / "b", "-q"), "over the limit", "EDGE_SDK_MAX_PT2_BYTES")
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 512, f"peak memory grew by {grown_mib:.0f} MiB while refusing"
+    assert not (tmp_path / "b").exists()
+
+
 def test_plain_pt2_still_exports(cli, good_pt2, tmp_path) -> None:
     r = cli("export", good_pt2, "-o", tmp_path / "b", "-q", "--json")
     assert r.code == 0, r.err
