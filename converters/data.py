@@ -5,10 +5,15 @@ calibrate, test split to validate), the synthetic dual-exposure set for emlp (DE
 scikit-image's real sample photographs for the ImageNet-shaped CARE models. A user can point at
 a directory of images (preprocessed as the manifest says) or an ``.npy`` array N x ... .
 Models from outside the zoo are validated on seeded standard-normal inputs unless given data.
+
+In an image directory, a file that does not decode is skipped and reported (a :class:`DataWarning`
+naming it), as the camera sources do; more than :data:`MAX_CORRUPT` such files, or more than half of
+those read, is a :class:`DatasetError` (the wrong directory, not a stray file).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,12 @@ from edge_sdk.errors import DatasetError, EdgeSDKError
 from edge_sdk.preprocess import preprocess_image
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+MAX_CORRUPT = 10  # corrupt images skipped in a data directory before it is refused
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "motorcycle", "colorwheel")
+
+
+class DataWarning(UserWarning):
+    """Some input data was skipped (corrupt images); the message names the files."""
 
 
 @dataclass
@@ -91,13 +101,25 @@ def load_samples(path: Path, src: ModelSource, count: int | None = None) -> np.n
             raise DatasetError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) and not an .npy file")
         if not src.preprocessing:
             raise DatasetError(f"{src.name} has no image preprocessing spec; give calibration data as .npy")
-        files = files[:count] if count else files
-        samples = []
+        samples: list[np.ndarray] = []
+        bad: list[str] = []
         for f in files:
+            if count and len(samples) >= count:
+                break
             img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
-            if img is None:
-                raise DatasetError(f"{f}: not a readable image")
+            if img is None or img.size == 0:
+                bad.append(f.name)
+                if len(bad) > MAX_CORRUPT:
+                    break
+                continue
             samples.append(preprocess_image(img, src.preprocessing))
+        if len(bad) > MAX_CORRUPT or len(bad) > len(samples):
+            raise DatasetError(f"{path}: {len(bad)} of {len(bad) + len(samples)} images read do not decode "
+                               f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); check the directory, "
+                               "or remove the broken files")
+        if bad:
+            warnings.warn(f"{path}: skipped {len(bad)} image(s) that do not decode: {', '.join(bad[:5])}"
+                          + (", ..." if len(bad) > 5 else ""), DataWarning, stacklevel=2)
         arr = np.stack(samples)
     if not np.isfinite(arr).all():
         raise DatasetError(f"{path}: samples contain NaN or Inf")

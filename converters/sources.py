@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,10 @@ def _state_sha(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+class ArchitectureOnlyWarning(UserWarning):
+    """A zoo model without shipped weights is being exported with random weights."""
+
+
 def from_zoo(name: str, weights: Path | None = None) -> ModelSource:
     spec = get_spec(name)
     if weights is not None:
@@ -89,9 +94,18 @@ def from_zoo(name: str, weights: Path | None = None) -> ModelSource:
         sha = sha256_file(spec.weights_path) if spec.ships_weights else _state_sha(module)
         if not spec.ships_weights:
             source["seed"] = 0
+            warnings.warn(f"{name} ships no trained weights: exporting the architecture with seeded random weights "
+                          "(good for conversion and latency checks, not for predictions); give trained weights "
+                          f"with: edge-sdk export WEIGHTS.safetensors --arch {name}", ArchitectureOnlyWarning,
+                          stacklevel=2)
+    preprocessing = dict(spec.preprocessing)
+    if spec.task == "illuminant-estimation":  # the sensor the weights were trained for (levels, curve hash)
+        from edge_sdk.data.sensors import sensor_of_weights
+
+        preprocessing["sensor"] = sensor_of_weights(weights if weights is not None else spec.weights_path)
     return ModelSource(
         module=module.eval(), name=name, task=spec.task, input_shape=spec.input_shape, source=source,
-        source_sha256=sha, preprocessing=dict(spec.preprocessing), labels=list(spec.labels), zoo_name=name,
+        source_sha256=sha, preprocessing=preprocessing, labels=list(spec.labels), zoo_name=name,
     )
 
 

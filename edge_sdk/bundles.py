@@ -9,6 +9,7 @@ from pathlib import Path
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.zoo.registry import REGISTRY
 from runtimes.engine_trust import cache_dir
+from runtimes.errors import install_hint
 
 __all__ = ["cache_dir", "resolve_bundle"]
 
@@ -45,7 +46,7 @@ def resolve_bundle(model: str | os.PathLike[str], precision: str = "fp32", *, qu
     try:
         from converters import export
     except ImportError as e:  # pragma: no cover - thin install
-        raise EdgeSDKError(f"making a bundle from {name!r} needs the host install (pip install 'edge-sdk[host]'); "
+        raise EdgeSDKError(f"making a bundle from {name!r} needs the host install ({install_hint('host')}); "
                            f"or pass a bundle directory exported elsewhere ({e})") from None
     return export(name, out, precision=precision, show_progress=not quiet,
                   log=(lambda m: None) if quiet else print)

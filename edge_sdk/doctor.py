@@ -10,7 +10,9 @@ import tempfile
 from importlib import metadata
 from typing import Any
 
-PACKAGES = ("edge-sdk", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "opencv-python-headless", "opencv-python",
+from runtimes.errors import DISTRIBUTION, install_hint
+
+PACKAGES = (DISTRIBUTION, "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "opencv-python-headless", "opencv-python",
             "torch", "tensorrt", "polygraphy", "colour-science", "safetensors")
 
 
@@ -89,7 +91,7 @@ def advice(r: dict[str, Any]) -> list[str]:
     tips = []
     if r["backends"].get("tensorrt") != "ok":
         tips.append("native TensorRT backend unavailable: on Jetson use JetPack's python3-libnvinfer "
-                    "(venv with --system-site-packages) and pip install 'edge-sdk[tensorrt]'")
+                    "(venv with --system-site-packages) and " + install_hint("tensorrt"))
     gpu_providers = {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(r["onnxruntime_providers"])
     if r["gpu"]["cuda_gpu"] and not gpu_providers:
         tips.append("a CUDA GPU is present but onnxruntime is CPU-only: install onnxruntime-gpu")
@@ -98,7 +100,7 @@ def advice(r: dict[str, Any]) -> list[str]:
     if not r["cameras"]:
         tips.append("no /dev/video* devices: use file://, a directory, http:// MJPEG or synthetic:// sources")
     if r["versions"].get("torch") is None:
-        tips.append("torch not installed: fine for running bundles; exporting needs pip install 'edge-sdk[host]'")
+        tips.append("torch not installed: fine for running bundles; exporting needs " + install_hint("host"))
     if not r["cache"]["writable"]:
         tips.append(f"cache directory {r['cache']['path']} is not writable: set EDGE_SDK_CACHE")
     return tips

@@ -16,12 +16,13 @@ from runtimes.errors import (
     ManifestError,
     ResourceError,
     SessionClosedError,
+    install_hint,
 )
 
 __all__ = [
     "BackendUnavailableError", "DatasetError", "EdgeSDKError", "InputError", "ManifestError",
     "MissingDependencyError", "OutputExistsError", "ParityError", "ResourceError", "SessionClosedError",
-    "SourceError", "UnknownModelError", "WeightsError",
+    "SourceError", "UnknownModelError", "WeightsError", "install_hint",
 ]
 
 
@@ -69,6 +70,6 @@ class MissingDependencyError(BackendUnavailableError):
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         super().__init__(
             f"{purpose} needs {package!r}, which is not installed. "
-            f"Install the host tools with: pip install 'edge-sdk[{extra}]'"
+            f"Install the host tools with: {install_hint(extra)}"
         )
         self.package = package

@@ -3,6 +3,14 @@ so the device path needs nothing else. ``edge_sdk.errors`` re-exports these and 
 
 from __future__ import annotations
 
+DISTRIBUTION = "edge-sdk-tools"  # the name pip knows; `edge-sdk` on the package index is an unrelated project
+
+
+def install_hint(extra: str) -> str:
+    """How to add an optional extra: from the source tree or our wheel, never a name fetched from the index."""
+    return (f"pip install -e '.[{extra}]' in the edge-sdk source tree "
+            f"(or pip install '{DISTRIBUTION.replace('-', '_')}-<version>-py3-none-any.whl[{extra}]')")
+
 
 class EdgeSDKError(Exception):
     """Root of every error edge-sdk raises on purpose."""

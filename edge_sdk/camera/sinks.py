@@ -6,8 +6,11 @@
   mp4v / MJPG / FFV1), uint8 frames. The first frame fixes the size; frames go to a hidden temporary
   file beside the target, renamed onto it by ``close()``; on an error in ``write()``, an exception in
   the ``with`` block, or a sink garbage-collected without ``close()``, the temporary file is deleted
-  and nothing is left (so use ``with`` or call ``close()``). ``?fps=`` or ``open_sink(uri, fps=...)`` (default 30).
-* ``dir://out/`` or a path ending in ``/`` -- numbered PNGs ``000000.png``, ... (8- or 16-bit).
+  and nothing is left (so use ``with`` or call ``close()``). The rate: ``?fps=`` in the URI, else
+  ``open_sink(uri, fps=...)`` (pass the source's ``fps`` to keep the input's rate), else 30.
+* ``dir://out/`` or a path ending in ``/`` -- PNGs (8- or 16-bit) named after the source file when
+  ``write(frame, name=...)`` gives one or a :class:`Frame` carries ``meta['path']`` (``photo.jpg`` ->
+  ``photo.png``; a name met twice gets ``-000007`` appended), else numbered ``000000.png``, ....
 * ``null://`` -- counts frames, writes nothing (benchmarks).
 
 ``write()`` takes a :class:`Frame`, a :class:`DualFrame` (written side by side, long left) or an array.
@@ -15,6 +18,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
@@ -68,6 +72,7 @@ class Sink:
         self.name = name
         self.frames_written = 0
         self._closed = False
+        self._name: str | None = None  # the source file name of the frame being written, if known
 
     def _write(self, image: np.ndarray) -> None:
         raise NotImplementedError
@@ -79,9 +84,13 @@ class Sink:
         """Discard a partial output."""
         self._finish()
 
-    def write(self, frame: Frame | DualFrame | np.ndarray) -> None:
+    def write(self, frame: Frame | DualFrame | np.ndarray, *, name: str | None = None) -> None:
+        """Write one frame; ``name`` (or a Frame's ``meta['path']``) names its file in sinks that keep names."""
         if self._closed:
             raise SourceError(f"sink {self.name!r} is closed; open it again with edge_sdk.open_sink()")
+        if name is None and isinstance(frame, Frame) and isinstance(frame.meta.get("path"), str):
+            name = frame.meta["path"]
+        self._name = name
         try:
             self._write(as_image(frame))
         except OSError as e:  # unwritable, read-only or full: a typed one-line error, nothing partial left
@@ -196,6 +205,7 @@ class ImageDirSink(Sink):
     def __init__(self, directory: str) -> None:
         super().__init__(f"dir:{directory}")
         self.directory = Path(directory)
+        self._used: set[str] = set()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -207,7 +217,23 @@ class ImageDirSink(Sink):
         ok, data = cv2.imencode(".png", image)
         if not ok:
             raise InputError(f"cannot encode a {image.shape} {image.dtype} image as PNG")
-        atomic_write_bytes(self.directory / f"{self.frames_written:06d}.png", data.tobytes())
+        atomic_write_bytes(self.directory / self._file_name(), data.tobytes())
+
+    def _file_name(self) -> str:
+        """``<source stem>.png`` (only the last path component: never outside the directory), else numbered.
+
+        Never a file that is already there: a directory may hold the user's own pictures (even the input's:
+        ``run m dir://photos/ dir://photos/``), so a taken name gets a ``-N`` suffix instead of being replaced.
+        """
+        stem = Path(self._name.replace("\\", "/")).stem if self._name else ""
+        if not stem or stem.startswith(".") or "\0" in stem:
+            stem = f"{self.frames_written:06d}"
+        file, n = f"{stem}.png", 0
+        while file in self._used or (self.directory / file).exists():
+            n += 1
+            file = f"{stem}-{n}.png"
+        self._used.add(file)
+        return file
 
 
 def has_gui() -> bool:
@@ -260,7 +286,8 @@ def _bare_sink_scheme(path: str) -> str:
 
 
 def open_sink(uri: str | os.PathLike[str], *, fps: float | None = None) -> Sink:
-    """Open a sink; see the module docstring. ``fps`` sets a video file's rate (default 30)."""
+    """Open a sink; see the module docstring. ``fps`` sets a video file's rate unless the URI has ``?fps=``
+    (default 30)."""
     text = os.fspath(uri)
     m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", text)
     if m is None:
@@ -268,12 +295,14 @@ def open_sink(uri: str | os.PathLike[str], *, fps: float | None = None) -> Sink:
     else:
         scheme = m.group(1).lower()
         if scheme not in SINK_SCHEMES:
-            raise SourceError(f"unknown sink scheme {scheme}://; use one of: "
+            close = difflib.get_close_matches(scheme, list(SINK_SCHEMES), n=1)
+            hint = f" (did you mean {close[0]}://?)" if close else ""
+            raise SourceError(f"unknown sink scheme {scheme}://{hint}; use one of: "
                               + ", ".join(f"{s}://" for s in SINK_SCHEMES) + " or a .mp4/.avi/.mkv path")
         parts = urllib.parse.urlsplit(text)
         target, query = urllib.parse.unquote(parts.netloc + parts.path), dict(urllib.parse.parse_qsl(parts.query))
-    if fps is not None:
-        query["fps"] = str(fps)
+    if fps is not None and fps > 0:
+        query.setdefault("fps", str(fps))
     if "fps" in query:
         try:
             float(query["fps"])

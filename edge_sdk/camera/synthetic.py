@@ -8,6 +8,8 @@
 * ``synthetic://digits?size=320x240&split=test&seed=S&count=N`` -- digits-28 images upscaled onto a
   black uint8 BGR frame, ``meta['label']`` the true digit and ``meta['bbox']`` (x, y, w, h). In split
   order, or shuffled by ``seed``; ``None`` after the split (or again from the start with ``loop``).
+  ``count=N`` gives exactly N frames: fewer than the split takes the first N, more goes round the split
+  again (``meta['pass']`` counts the rounds, from 0), so ``count=100000`` gives 100,000 frames.
 """
 
 from __future__ import annotations
@@ -121,8 +123,7 @@ class DigitsSource(Source[Frame]):
         seed = _int(query, "seed", None)
         self._order = np.arange(len(y)) if seed is None else np.random.default_rng(seed).permutation(len(y))
         count = _int(query, "count", None, least=1)
-        if count is not None:
-            self._order = self._order[:count]
+        self._count = len(self._order) if count is None else count  # beyond the split: go round it again
         self._x, self._y = x, y
         self._loop = loop
         self._i = 0
@@ -130,18 +131,19 @@ class DigitsSource(Source[Frame]):
         self._bbox = ((w - side) // 2, (h - side) // 2, side, side)
 
     def _read(self) -> Frame | None:
-        if self._i >= len(self._order):
+        if self._i >= self._count:
             if not (self._loop and len(self._order)):
                 return None
             self._i = 0
-        k = int(self._order[self._i])
+        rounds, at = divmod(self._i, len(self._order))
+        k = int(self._order[at])
         self._i += 1
         w, h = self.size or (320, 240)
         bx, by, side, _ = self._bbox
         digit = cv2.resize(self._x[k, 0], (side, side), interpolation=cv2.INTER_LINEAR)
         image = np.zeros((h, w, 3), np.uint8)
         image[by : by + side, bx : bx + side] = np.clip(digit * 255.0 + 0.5, 0, 255).astype(np.uint8)[:, :, None]
-        meta = {"source": self.name, "label": int(self._y[k]), "bbox": self._bbox, "dataset_index": k}
+        meta = {"source": self.name, "label": int(self._y[k]), "bbox": self._bbox, "dataset_index": k, "pass": rounds}
         return Frame(image, self.stats.frames_read, time.perf_counter(), meta)
 
 

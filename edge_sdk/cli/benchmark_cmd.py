@@ -10,8 +10,13 @@ from typing import Any
 
 from edge_sdk._io import atomic_write_text
 from edge_sdk.cli import checks
-from edge_sdk.cli.output import format_table
+from edge_sdk.cli.export_cmd import PRECISION_CHOICES
+from edge_sdk.cli.output import format_table, print_json
 from edge_sdk.errors import EdgeSDKError
+
+BACKEND_CHOICES = ["auto", "onnxruntime", "numpy", "tensorrt"]
+DEFAULT_PLOT = "benchmark-latency.png"
+TABLE_WIDTH = 120
 
 HELP = "measure latency, throughput, start cost and memory of bundles (or a camera pipeline)"
 DESCRIPTION = """\
@@ -26,8 +31,12 @@ dual-exposure source; a classifier: classification) and reports per-stage times 
 preprocess, infer, postprocess), achieved fps against the source's fps, and dropped frames.
 
 Every run records provenance: CPU model, cores, thread settings and the versions of edge-sdk,
-numpy, onnxruntime, OpenCV and TensorRT. --json FILE writes all of it with the raw per-iteration
-times ("-" for stdout).
+numpy, onnxruntime, OpenCV and TensorRT. --json prints all of it with the raw per-iteration times
+on stdout (nothing else goes there), --json-out FILE writes it to a file. The table shows the main
+figures and fits in 120 columns; min, mean, p95, max, std, size and RSS are in the JSON.
+
+With several bundles or backends, a combination that cannot run here (TensorRT without a GPU, the
+numpy backend on a CNN) is skipped with the reason, and the rest is still measured and written.
 
 BUNDLE is a bundle directory, an .onnx file, or a zoo name (exported once at --precision and
 cached; that needs the host install).
@@ -35,7 +44,8 @@ cached; that needs the host install).
 examples:
   edge-sdk benchmark bundles/compact-cnn-int8
   edge-sdk benchmark bundles/emlp --backend numpy --backend onnxruntime --iterations 10000
-  edge-sdk benchmark compact-cnn --precision int8 --batch 32 --threads 2 --json bench.json
+  edge-sdk benchmark compact-cnn --precision int8 --batch 32 --threads 2 --json-out bench.json
+  edge-sdk benchmark emlp --backend numpy --backend onnxruntime --json | jq '.results[].latency_ms.median'
   edge-sdk benchmark emlp --pipeline "synthetic://dual-exposure?size=1920x1080" --duration 5
 """
 
@@ -44,19 +54,23 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("benchmark", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundles", nargs="+", metavar="BUNDLE", help="bundle directory, .onnx file or zoo name")
-    p.add_argument("--backend", action="append", metavar="B",
-                   help="auto, onnxruntime, numpy, tensorrt; repeat for several (default: auto)")
+    p.add_argument("--backend", action="append", metavar="B", choices=BACKEND_CHOICES,
+                   help=f"{', '.join(BACKEND_CHOICES)}; repeat for several (default: auto)")
     p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
     p.add_argument("--warmup", type=float, default=1.0, metavar="SECONDS", help="untimed warm-up (default 1)")
     stop = p.add_mutually_exclusive_group()
     stop.add_argument("--duration", type=float, metavar="SECONDS", help="time this long (default 3)")
     stop.add_argument("--iterations", type=int, metavar="N", help="time exactly N calls (or frames)")
     p.add_argument("--threads", type=int, metavar="N", help="intra-op threads (onnxruntime)")
-    p.add_argument("--precision", default="fp32", metavar="P", help="precision for zoo names (default fp32)")
+    p.add_argument("--precision", default="fp32", metavar="P", choices=PRECISION_CHOICES,
+                   help=f"precision for zoo names: {', '.join(PRECISION_CHOICES)} (default fp32)")
     p.add_argument("--pipeline", metavar="URI", help="benchmark the camera pipeline on this source")
-    p.add_argument("--json", metavar="FILE", help="write results with raw times as JSON ('-' for stdout)")
-    p.add_argument("--plot", type=Path, metavar="PNG",
-                   help="bar chart of warm latency per model, backend and precision (needs matplotlib)")
+    p.add_argument("--json", action="store_true", help="print the results with raw times as JSON on stdout")
+    p.add_argument("--json-out", "-o", metavar="FILE", help="write the results with raw times as JSON to FILE")
+    p.add_argument("--plot", type=Path, metavar="PNG", nargs="?", const=Path(DEFAULT_PLOT),
+                   help=f"bar chart of warm latency per model, backend and precision (default file: {DEFAULT_PLOT}; "
+                        "needs matplotlib)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
 
@@ -71,23 +85,33 @@ def _check(args: argparse.Namespace) -> None:
     checks.number_in_range(args.threads, "--threads", 1, checks.MAX_THREADS)
     if args.pipeline and args.batch != 1:
         raise EdgeSDKError("--pipeline runs one frame at a time; drop --batch")
-    checks.writable_file(args.json, "--json")
+    if args.json and any(str(b).endswith(".json") for b in args.bundles):
+        raise EdgeSDKError("--json is a switch (JSON on stdout); write a file with --json-out FILE")
+    checks.writable_file(args.json_out, "--json-out")
     checks.writable_file(args.plot, "--plot")
 
 
-def _fmt_bytes(n: int) -> str:
-    for unit, div in (("MB", 1e6), ("kB", 1e3)):
-        if n >= div:
-            return f"{n / div:.1f} {unit}"
-    return f"{n} B"
+SHORT_METRICS = {"top1": "top-1", "mean_angular_error": "AE", "output_sqnr": "SQNR"}  # the table's column is narrow
 
 
 def _accuracy(a: dict[str, Any] | None) -> str:
     if not a:
         return "-"
     if a.get("metric") and a.get("value") is not None:
-        return f"{a['metric']} {a['value']:.4g}{'' if a.get('unit') in (None, 'pp') else ' ' + a['unit']}"
+        unit = {"pp": " %", None: ""}.get(a.get("unit"), " " + str(a.get("unit")))
+        return f"{SHORT_METRICS.get(a['metric'], a['metric'])} {a['value']:.4g}{unit}"
     return f"SQNR {a['min_sqnr_db']:.1f} dB" if a.get("min_sqnr_db") is not None else "-"
+
+
+def row_name(r: dict[str, Any]) -> str:
+    """The row a result is shown as: model, precision, backend and batch (or pipeline)."""
+    kind = "pipeline" if r["kind"] == "pipeline" else f"batch {r['batch']}"
+    return f"{r['model']} {r['precision'] or ''}".strip() + f", {r['backend']}, {kind}"
+
+
+def warning_lines(results: list[dict[str, Any]]) -> list[str]:
+    """Each result's warnings, naming its row, each shown once."""
+    return list(dict.fromkeys(f"warning: {row_name(r)}: {w}" for r in results for w in r["warnings"]))
 
 
 def _table(results: list[dict[str, Any]]) -> str:
@@ -99,14 +123,11 @@ def _table(results: list[dict[str, Any]]) -> str:
         threads = r.get("effective_threads")
         rows.append([f"{r['model']} {r['precision'] or ''}".strip(),
                      r["backend"] + (f" ({threads} thr)" if threads else ""), r["batch"],
-                     _fmt_bytes(st["artifact_bytes"]), f"{st['load_ms']:.1f}", f"{first:.2f}", s["count"],
-                     f"{s['min']:.3f}", f"{s['mean']:.3f}", f"{s['median']:.3f}", f"{s['p90']:.3f}",
-                     f"{s['p95']:.3f}", f"{s['p99']:.3f}", f"{s['max']:.3f}", f"{s['std']:.3f}",
-                     f"{s['cov'] * 100:.1f}%", rate, f"{r['peak_rss_mb']:.0f}" if r["peak_rss_mb"] else "-",
-                     _accuracy(r.get("accuracy"))])
-    head = ["model", "backend", "batch", "size", "load ms", "first ms", "n", "min", "mean", "median", "p90",
-            "p95", "p99", "max", "std", "CoV", "throughput", "RSS MiB", "accuracy"]
-    return format_table(head, rows)
+                     f"{st['load_ms']:.1f}", f"{first:.2f}", f"{s['median']:.3f}", f"{s['p90']:.3f}",
+                     f"{s['p99']:.3f}", f"{s['cov'] * 100:.1f}%", rate, _accuracy(r.get("accuracy"))])
+    head = ["model", "backend", "batch", "load ms", "first ms", "median", "p90", "p99", "CoV", "throughput",
+            "accuracy"]
+    return format_table(head, rows, max_width=TABLE_WIDTH, shrink=(0, 1, 10))
 
 
 def _pipeline_table(r: dict[str, Any]) -> str:
@@ -124,43 +145,37 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     backends = args.backend or ["auto"]
     duration = args.duration if args.duration is not None or args.iterations is not None else 3.0
+    quiet = args.quiet or args.json
+    combos = [(bundle, backend) for bundle in args.bundles for backend in backends]
     results: list[dict[str, Any]] = []
-    for bundle in args.bundles:
-        for backend in backends:
-            common = {"backend": backend, "warmup": args.warmup, "duration": duration,
-                      "iterations": args.iterations, "threads": args.threads, "precision": args.precision}
+    skipped: list[dict[str, str]] = []
+    for bundle, backend in combos:
+        common = {"backend": backend, "warmup": args.warmup, "duration": duration,
+                  "iterations": args.iterations, "threads": args.threads, "precision": args.precision}
+        if not quiet and len(combos) > 1:
+            print(f"benchmarking {bundle} with {backend}" + (f" on {args.pipeline}" if args.pipeline else ""),
+                  file=sys.stderr)
+        try:
             if args.pipeline:
                 from edge_sdk.benchmark_pipeline import benchmark_pipeline
 
                 results.append(benchmark_pipeline(bundle, args.pipeline, **common))
             else:
                 results.append(benchmark_model(bundle, batch=args.batch, **common))
+        except EdgeSDKError as e:
+            if len(combos) == 1:
+                raise
+            skipped.append({"bundle": str(bundle), "backend": backend, "reason": str(e)})
+    if not results:
+        raise EdgeSDKError("no combination could run: " + "; ".join(f"{s['bundle']} with {s['backend']}: "
+                                                                      f"{s['reason']}" for s in skipped))
     report: dict[str, Any] = {"schema": SCHEMA, "provenance": provenance(args.threads),
               "settings": {"batch": args.batch, "warmup_s": args.warmup, "duration_s": duration,
                            "iterations": args.iterations, "threads": args.threads, "pipeline": args.pipeline,
                            "backends": backends},
-              "results": results}
-    to_stdout = args.json == "-"
-    out = sys.stderr if to_stdout else sys.stdout
-    prov = report["provenance"]
-    v = prov["versions"]
-    print(f"{prov['cpu']}, {prov['usable_cores']}/{prov['cores']} cores, threads {args.threads or 'default'}; "
-          f"onnxruntime {v['onnxruntime']}, numpy {v['numpy']}, opencv {v['opencv']}, "
-          f"tensorrt {v['tensorrt'] or '-'}", file=out)
-    print("latency in ms (warm); load and first inference are measured apart", file=out)
-    print(_table(results), file=out)
-    for r in results:
-        if r["kind"] == "pipeline":
-            print(_pipeline_table(r), file=out)
-        for w in r["warnings"]:
-            print(f"warning: {r['model']} ({r['backend']}): {w}", file=out)
-    if args.json:
-        text = json.dumps(report, indent=1, default=str) + "\n"
-        if to_stdout:
-            sys.stdout.write(text)
-        else:
-            atomic_write_text(args.json, text)
-            print(f"wrote {args.json}", file=out)
+              "results": results, "skipped": skipped}
+    if args.json_out:
+        atomic_write_text(args.json_out, json.dumps(report, indent=1, default=str) + "\n")
     if args.plot:
         from edge_sdk.plots import plot_latency_bars
 
@@ -168,5 +183,30 @@ def run(args: argparse.Namespace) -> int:
                                                                                else f" b{r['batch']}"),
                  "median_ms": r["latency_ms"]["median"], "p90_ms": r["latency_ms"]["p90"]} for r in results]
         plot_latency_bars(rows, args.plot, title="edge-sdk benchmark: warm latency per call")
-        print(f"wrote {args.plot}", file=out)
+    warnings = warning_lines(results)
+    if args.json:
+        print_json(report)
+        if args.quiet:
+            for w in warnings:
+                print(w, file=sys.stderr)
+            return 0
+    out = sys.stderr if args.json else sys.stdout  # with --json, stdout holds the JSON alone
+    prov = report["provenance"]
+    v = prov["versions"]
+    print(f"{prov['cpu']}, {prov['usable_cores']}/{prov['cores']} cores, threads {args.threads or 'default'}; "
+          f"onnxruntime {v['onnxruntime']}, numpy {v['numpy']}, opencv {v['opencv']}, "
+          f"tensorrt {v['tensorrt'] or '-'}", file=out)
+    print("latency in ms (warm); load and first inference are measured apart; accuracy from the bundle's parity "
+          "check (AE: mean angular error)", file=out)
+    print(_table(results), file=out)
+    for r in results:
+        if r["kind"] == "pipeline":
+            print(_pipeline_table(r), file=out)
+    for w in warnings:
+        print(w, file=out)
+    for s in skipped:
+        print(f"skipped {s['bundle']} with {s['backend']}: {s['reason']}", file=out)
+    for path in (args.json_out, args.plot):
+        if path:
+            print(f"wrote {path}", file=out)
     return 0

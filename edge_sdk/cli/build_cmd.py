@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from converters.precisions import TENSORRT  # the precision table: what TensorRT can build
+from edge_sdk.cli import checks
 from edge_sdk.cli.output import print_json
 from edge_sdk.errors import EdgeSDKError
 
@@ -38,13 +40,14 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("build", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle directory (from edge-sdk export)")
-    p.add_argument("--precision", choices=["fp32", "fp16", "int8"],
+    p.add_argument("--precision", choices=list(TENSORRT),
                    help="engine precision (default: the bundle's; int8 needs an int8 bundle)")
     p.add_argument("--workspace", type=parse_size, metavar="SIZE", help="builder workspace limit, e.g. 1G")
     p.add_argument("--timing-cache", type=Path, metavar="FILE", help="load/save TensorRT's timing cache here")
     p.add_argument("--version-compatible", action="store_true",
                    help="let later TensorRT releases of the same major version run the plan")
     p.add_argument("--max-batch", type=int, default=32, metavar="N", help="largest batch the engine accepts")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="print the engine's manifest entry as JSON")
     p.set_defaults(func=run)
 
@@ -54,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from edge_sdk._io import atomic_write_text
     from runtimes.manifest import MANIFEST_NAME, read_manifest, verified_artifact
 
+    checks.number_in_range(args.max_batch, "--max-batch", 1, checks.MAX_BATCH)
+    checks.writable_file(args.timing_cache, "--timing-cache")
     manifest = read_manifest(args.bundle)
     onnx_path = verified_artifact(args.bundle, manifest)
     precision = args.precision or manifest.precision
@@ -63,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
                            "edge-sdk export MODEL --precision int8")
     entry = build_engine(onnx_path, args.bundle / "model.engine", precision=precision, workspace=args.workspace,
                          timing_cache=args.timing_cache, version_compatible=args.version_compatible,
-                         max_batch=args.max_batch, log=lambda m: print(m, file=sys.stderr))
+                         max_batch=args.max_batch,
+                         log=(lambda m: None) if args.quiet or args.json else lambda m: print(m, file=sys.stderr))
     manifest.engines = [e for e in manifest.engines if e.get("file") != entry["file"]] + [entry]
     atomic_write_text(args.bundle / MANIFEST_NAME, manifest.dumps())
     if args.json:

@@ -9,7 +9,11 @@ With ``--json`` every outcome is one JSON object on stdout, errors included:
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -17,6 +21,7 @@ from edge_sdk import __version__
 from edge_sdk.cli import (
     benchmark_cmd,
     build_cmd,
+    debug_quant_cmd,
     demo_cmd,
     doctor_cmd,
     eval_cmd,
@@ -30,7 +35,7 @@ from edge_sdk.cli.output import print_json
 from edge_sdk.errors import EdgeSDKError
 
 COMMANDS = (demo_cmd, run_cmd, models_cmd, train_cmd, eval_cmd, export_cmd, validate_cmd, build_cmd, doctor_cmd,
-            benchmark_cmd)
+            benchmark_cmd, debug_quant_cmd)
 
 DESCRIPTION = """\
 edge-sdk: take small vision models from a PyTorch checkpoint to a camera-fed program
@@ -52,7 +57,51 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is raised (so ``--json`` can report it) instead of exiting."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message, self)
+        raise UsageError(_suggest(message), self)
+
+
+def _suggest(message: str) -> str:
+    """argparse's "invalid choice: 'fp61' (choose from ...)" plus "did you mean 'fp16'?"."""
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if m is None:
+        return message
+    choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]
+    close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.5)
+    return f"{message}; did you mean {close[0]!r}?" if close else message
+
+
+def _stream_setup() -> None:
+    """Piped output arrives a line at a time (a log tail sees progress), and tqdm bars stay out of logs."""
+    for stream in (sys.stdout, sys.stderr):
+        if not stream.isatty() and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(line_buffering=True)
+            except (ValueError, OSError):  # a stream that cannot be reconfigured (closed, replaced)
+                pass
+    if not sys.stderr.isatty():
+        os.environ.setdefault("TQDM_DISABLE", "1")  # read when tqdm is first imported (lazily, by the commands)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """Our own warnings (skipped data, random weights) as one line, like the errors; others as Python shows them."""
+    if category.__module__.split(".")[0] in ("converters", "edge_sdk", "runtimes"):
+        print(f"edge-sdk: warning: {message}", file=sys.stderr)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+_show_warning = warnings.showwarning
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (``edge-sdk doctor --json | head``): send the rest to /dev/null, no traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file descriptor (tests' captured streams)
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_parser(sub)
     for p in sub.choices.values():  # `edge-sdk run ... --debug` works as well as `edge-sdk --debug run ...`
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+        if "--quiet" not in p._option_string_actions:  # -q is accepted everywhere (scripts pass it blindly)
+            p.add_argument("--quiet", "-q", action="store_true", help="no progress output (this command prints none)")
     return parser
 
 
@@ -85,13 +136,25 @@ def _fail(message: str, kind: str, code: int, as_json: bool, prefix: str = "edge
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    _stream_setup()
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        return _main(parser, argv)
+
+
+def _main(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args: Any = None
     try:
         args = parser.parse_args(argv)
         if not hasattr(args, "func"):
             parser.print_help(sys.stderr)
             return 2
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at interpreter exit
+        return code
+    except BrokenPipeError:  # the reader went away (| head): that is how pipes end, not an error
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, what a C tool killed by the signal reports
     except UsageError as e:
         e.parser.print_usage(sys.stderr)
         return _fail(str(e), "UsageError", 2, _wants_json(args, argv), prefix=f"{e.parser.prog}: error: ")

@@ -7,6 +7,7 @@ from typing import Any
 
 from edge_sdk.cli.output import format_table, human_count, print_json
 from edge_sdk.zoo.registry import REGISTRY
+from runtimes.errors import install_hint
 
 HELP = "list the model zoo with parameter and MAC counts"
 DESCRIPTION = """\
@@ -69,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
     ]
     print(format_table(["name", "task", "params", "MACs", "input", "weights"], table))
     if any(r["params"] is None for r in rows):
-        print("\nparams/MACs need torch: pip install 'edge-sdk[host]'")
+        print(f"\nparams/MACs need torch: install the host extras ({install_hint('host')})")
     return 0

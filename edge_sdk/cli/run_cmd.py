@@ -11,7 +11,7 @@ import numpy as np
 
 from edge_sdk.cli import checks
 from edge_sdk.cli.output import print_json
-from edge_sdk.errors import ManifestError
+from edge_sdk.errors import EdgeSDKError, ManifestError
 
 HELP = "run a bundle on a camera, video, image folder or synthetic source, drawing the results"
 DESCRIPTION = """\
@@ -29,16 +29,33 @@ The manifest's task picks the pipeline:
 
 INPUT_URI: v4l2:///dev/video0, csi://0, rtsp://..., http://.../stream, file://clip.mp4, dir://frames/,
 synthetic://digits, synthetic://dual-exposure, dual://?long=URI&short=URI (see edge_sdk.camera).
-OUTPUT_URI: null://, file://out.mp4 (.avi, .mkv), dir://frames/, display://0.
+OUTPUT_URI: null://, file://out.mp4 (.avi, .mkv), dir://frames/, display://0. A video keeps the
+input's frame rate (file://out.mp4?fps=N sets another); dir:// keeps the source file names.
+
+The drawn label is green when its score is at least --threshold (default 0.5), amber below; the
+white-balance error is green up to --threshold degrees (default 3), red above.
+
+Per-frame results (frame index, seconds since the first frame, source file, label and score or
+gains and illuminant, the error when the truth is known): --output results.jsonl or results.csv
+writes them as frames arrive; --json prints the summary with them (the first 10,000 frames).
 
 examples:
   edge-sdk run compact-cnn synthetic://digits?count=200
   edge-sdk run emlp synthetic://dual-exposure?count=30 file://wb.mp4
   edge-sdk run bundles/compact-cnn-int8 v4l2:///dev/video0 display://0 --backend onnxruntime
   edge-sdk run care-tiny dir://photos/ dir://labelled/ --json
+  edge-sdk run compact-cnn synthetic://digits?count=100 --output results.csv --threshold 0.8
 """
 
 TASKS = ("classification", "illuminant-estimation")
+BACKENDS = ["auto", "onnxruntime", "tensorrt", "numpy"]
+MAX_JSON_FRAMES = 10_000  # per-frame records kept for --json (--output streams any number)
+COLUMNS = {  # per-frame record fields, in CSV column order
+    "classification": ["index", "timestamp", "source_file", "label", "score", "class_index", "top_k", "truth",
+                       "correct", "below_threshold"],
+    "illuminant-estimation": ["index", "timestamp", "source_file", "gains", "illuminant", "angular_error_deg",
+                              "above_threshold", "fallback"],
+}
 
 
 def add_parser(sub: Any) -> None:
@@ -48,9 +65,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("input", metavar="INPUT_URI", help="source URI (camera, file, directory, synthetic://...)")
     p.add_argument("output", metavar="OUTPUT_URI", nargs="?", default="null://",
                    help="sink URI (default null://)")
-    p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt", "numpy"])
+    p.add_argument("--backend", default="auto", choices=BACKENDS)
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (default: until the source ends)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--threshold", type=float, metavar="X",
+                   help="classifiers: lowest top-1 score drawn green (default 0.5); white balance: largest angular "
+                        "error drawn green, degrees (default 3)")
+    p.add_argument("--output", dest="output_file", metavar="FILE",
+                   help="write per-frame results to FILE (.jsonl or .csv)")
+    p.add_argument("--json", action="store_true", help="print the summary and per-frame results as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -58,8 +80,13 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import edge_sdk
     from edge_sdk.bundles import resolve_bundle
+    from edge_sdk.cli.results_file import results_format
 
     checks.number_in_range(args.max_frames, "--max-frames", 1, checks.MAX_COUNT)
+    checks.number_in_range(args.threshold, "--threshold", 0, 180)
+    if args.output_file:
+        results_format(args.output_file)
+        checks.writable_file(args.output_file, "--output")
     quiet = args.quiet or args.json
     session = edge_sdk.load(resolve_bundle(args.bundle, quiet=quiet), backend=args.backend)
     manifest = session.manifest
@@ -67,9 +94,13 @@ def run(args: argparse.Namespace) -> int:
         task = manifest.task if manifest else "no manifest"
         raise ManifestError(f"edge-sdk run needs a {' or '.join(TASKS)} bundle, got {args.bundle} ({task}); "
                             "export one with edge-sdk export")
+    if manifest.task == "classification" and args.threshold is not None and args.threshold > 1:
+        raise EdgeSDKError(f"--threshold for a classifier is a score from 0 to 1, got {args.threshold}")
     summary = _loop(session, manifest.task, args, quiet)
     summary = {"model": manifest.model, "task": manifest.task, "precision": manifest.precision,
                "backend": session.backend, "input": args.input, "output": args.output, **summary}
+    if not args.json:
+        summary.pop("per_frame", None)
     if args.json:
         print_json(summary)
     else:
@@ -77,32 +108,75 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(result: Any, wb: bool, index: int, t0: float, threshold: float) -> dict[str, Any]:
+    """One frame's results, flat and JSON-ready (see COLUMNS)."""
+    from edge_sdk.awb.metrics import angular_error_deg
+
+    frame = result.frame
+    meta = frame.meta if frame is not None else {}
+    path = meta.get("path") if isinstance(meta.get("path"), str) else None
+    rec: dict[str, Any] = {"index": index, "timestamp": round(frame.timestamp - t0, 6) if frame is not None else None,
+                           "source_file": path.replace("\\", "/").rsplit("/", 1)[-1] if path else None}
+    if wb:
+        error = float(angular_error_deg(result.illuminant, meta["illuminant"])) if "illuminant" in meta else None
+        rec.update(gains=[round(float(g), 5) for g in result.gains],
+                   illuminant=[round(float(c), 5) for c in result.illuminant],
+                   angular_error_deg=None if error is None else round(error, 4),
+                   above_threshold=None if error is None else error > threshold, fallback=result.fallback)
+        return rec
+    rec.update(label=result.label, score=round(float(result.score), 5), class_index=int(result.indices[0]),
+               top_k=[[lab, round(float(sc), 5)] for lab, sc in zip(result.labels, result.scores)],
+               below_threshold=float(result.score) < threshold)
+    if "label" in meta:
+        truth = meta["label"]
+        rec.update(truth=truth, correct=truth == (result.indices[0] if isinstance(truth, int) else result.label))
+    return rec
+
+
 def _loop(session: Any, task: str, args: argparse.Namespace, quiet: bool) -> dict[str, Any]:
+    import contextlib
+
     from tqdm.auto import tqdm
 
-    from edge_sdk.awb.metrics import angular_error_deg, summarize
+    from edge_sdk.awb.metrics import summarize
     from edge_sdk.camera import open_dual_source, open_sink, open_source
+    from edge_sdk.cli.results_file import ResultsWriter
     from edge_sdk.pipelines import Classifier, WhiteBalance
-    from edge_sdk.pipelines.draw import draw_prediction, draw_white_balance
+    from edge_sdk.pipelines.draw import ERROR_THRESHOLD_DEG, SCORE_THRESHOLD, draw_prediction, draw_white_balance
 
     wb = task == "illuminant-estimation"
+    threshold = args.threshold if args.threshold is not None else ERROR_THRESHOLD_DEG if wb else SCORE_THRESHOLD
     pipeline: Any = WhiteBalance(session) if wb else Classifier(session)
     stages: dict[str, float] = {}
     hits, labelled, errors, fallbacks, n = 0, 0, [], 0, 0
-    with (open_dual_source if wb else open_source)(args.input) as source, open_sink(args.output) as sink, \
-            tqdm(total=args.max_frames, disable=quiet, unit="frame", file=sys.stderr, dynamic_ncols=True) as bar:
+    per_frame: list[dict[str, Any]] = []
+    t_first: float | None = None
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context((open_dual_source if wb else open_source)(args.input))
+        sink = stack.enter_context(open_sink(args.output, fps=source.fps))
+        results = stack.enter_context(ResultsWriter(args.output_file, COLUMNS[task], rgb=("gains", "illuminant"))) \
+            if args.output_file else None
+        bar = stack.enter_context(tqdm(total=args.max_frames, disable=quiet or not sys.stderr.isatty(), unit="frame",
+                                       file=sys.stderr, dynamic_ncols=True))
         t0 = time.perf_counter()
         for result in pipeline.stream(source):
             with result.timings.stage("render"):
-                sink.write(draw_white_balance(result) if wb else draw_prediction(result.frame.image, result))
-            meta = result.frame.meta
-            if wb and "illuminant" in meta:
-                errors.append(float(angular_error_deg(result.illuminant, meta["illuminant"])))
+                image = draw_white_balance(result, threshold_deg=threshold) if wb else \
+                    draw_prediction(result.frame.image, result, threshold=threshold)
+                rec = _record(result, wb, n, t_first if t_first is not None else result.frame.timestamp, threshold)
+                sink.write(image, name=rec["source_file"])
+            if t_first is None:
+                t_first = result.frame.timestamp
+            if results is not None:
+                results.write(rec)
+            if args.json and len(per_frame) < MAX_JSON_FRAMES:
+                per_frame.append(rec)
+            if wb and rec["angular_error_deg"] is not None:
+                errors.append(rec["angular_error_deg"])
             if wb and result.fallback:
                 fallbacks += 1
-            if not wb and "label" in meta:
-                truth = meta["label"]
-                hits += int(truth == (result.indices[0] if isinstance(truth, int) else result.label))
+            if not wb and "truth" in rec:
+                hits += int(rec["correct"])
                 labelled += 1
             for k, v in result.timings.ms.items():
                 stages[k] = stages.get(k, 0.0) + v
@@ -122,6 +196,12 @@ def _loop(session: Any, task: str, args: argparse.Namespace, quiet: bool) -> dic
         out["angular_error_deg"] = {k: round(v, 3) for k, v in summarize(np.asarray(errors)).items()}
     if wb:
         out["fallbacks"] = fallbacks
+    out["threshold"] = threshold
+    if args.output_file:
+        out["results_file"] = args.output_file
+    out["per_frame"] = per_frame
+    if n > len(per_frame) and args.json:
+        out["per_frame_truncated"] = True
     return out
 
 

@@ -25,7 +25,7 @@ operator support, QDQ symmetry (zero points 0) and shapes an optimisation profil
 
 examples:
   edge-sdk validate bundles/compact-cnn-int8
-  edge-sdk validate bundles/mine --data val-images/ --json
+  edge-sdk validate bundles/mine --val-data val-images/ --json
   edge-sdk validate bundles/net --model net.py:make_model
   edge-sdk validate bundles/mine --model my-weights.safetensors --arch compact-cnn
   edge-sdk validate bundles/compact-cnn-int8 --target tensorrt
@@ -36,7 +36,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("validate", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle directory")
-    p.add_argument("--data", type=Path, metavar="PATH", help="validation data: image directory or .npy")
+    p.add_argument("--val-data", dest="data", type=Path, metavar="PATH",
+                   help="validation data: image directory or .npy")
+    p.add_argument("--data", dest="data", type=Path, help=argparse.SUPPRESS)  # the old name of --val-data
     p.add_argument("--model", metavar="SOURCE",
                    help="the bundle's source (file.py:factory, checkpoint, .pt2); needed unless it is a zoo bundle")
     p.add_argument("--arch", metavar="ZOO_NAME", help="architecture of a --model checkpoint")

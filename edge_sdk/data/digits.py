@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from edge_sdk.errors import DatasetError
+from edge_sdk.errors import DatasetError, install_hint
 
 SPLITS = ("train", "val", "test")
 _SPLIT_SEED = 20250101
@@ -25,7 +25,7 @@ def _all() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError as e:  # pragma: no cover - host extra
-        raise DatasetError("digits-28 needs scikit-learn: pip install 'edge-sdk[host]'") from e
+        raise DatasetError("digits-28 needs scikit-learn: " + install_hint("host")) from e
     d = load_digits()
     imgs = (d.images / 16.0).astype(np.float32)
     out = np.zeros((len(imgs), 1, 28, 28), np.float32)

@@ -3,6 +3,10 @@
     image = draw_prediction(frame.image, classifier(frame))      # top-1, top-k, timings
     image = draw_white_balance(white_balance(pair))               # before | after, gains, error
 
+Colour follows a threshold, never plain green: a top-1 score below ``threshold`` (default
+:data:`SCORE_THRESHOLD`) is drawn amber, and a white-balance angular error above ``threshold_deg``
+(default :data:`ERROR_THRESHOLD_DEG`) red (amber for a fallback estimate; white when the truth is unknown).
+
 Safe for any frame of at least 1 x 1 pixel and any aspect ratio: tiny frames are upscaled at most to
 :data:`MAX_UPSCALE_SIDE` on their longer side, and the font scale is clamped to
 [:data:`MIN_TEXT_SCALE`, :data:`MAX_TEXT_SCALE`] (an unclamped scale made OpenCV crash on a 1-pixel-wide
@@ -25,6 +29,20 @@ MAX_UPSCALE_SIDE = 4096  # ... but never beyond this on the longer side (a 1 x 3
 MIN_TEXT_SCALE, MAX_TEXT_SCALE = 0.4, 4.0
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 GREEN, WHITE, GRAY = (80, 220, 80), (255, 255, 255), (190, 190, 190)
+AMBER, RED = (0, 170, 255), (60, 60, 235)  # BGR
+SCORE_THRESHOLD = 0.5  # top-1 probability drawn green at or above this
+ERROR_THRESHOLD_DEG = 3.0  # angular error drawn green at or below this (about where a colour cast shows)
+
+
+def score_colour(score: float, threshold: float = SCORE_THRESHOLD) -> tuple[int, int, int]:
+    return GREEN if score >= threshold else AMBER
+
+
+def error_colour(error_deg: float | None, threshold_deg: float = ERROR_THRESHOLD_DEG,
+                 fallback: bool = False) -> tuple[int, int, int]:
+    if error_deg is None:
+        return AMBER if fallback else WHITE
+    return RED if error_deg > threshold_deg else AMBER if fallback else GREEN
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
@@ -87,10 +105,11 @@ def put_lines(image: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]], 
     return image
 
 
-def draw_prediction(image: np.ndarray, prediction: Prediction) -> np.ndarray:
-    """The frame (upscaled if tiny) with the top-1 label and score, the top-k list and stage timings."""
+def draw_prediction(image: np.ndarray, prediction: Prediction, threshold: float = SCORE_THRESHOLD) -> np.ndarray:
+    """The frame (upscaled if tiny) with the top-1 label and score (green at or above ``threshold``, else
+    amber), the top-k list and stage timings."""
     out = upscale(to_bgr8(image)).copy()
-    lines = [(f"{prediction.label}  {prediction.score:.0%}", GREEN)]
+    lines = [(f"{prediction.label}  {prediction.score:.0%}", score_colour(prediction.score, threshold))]
     lines += [(f"{lab} {s:.2f}", WHITE) for lab, s in zip(prediction.labels[1:], prediction.scores[1:])]
     lines.append((timings_text(prediction.timings), GRAY))
     put_lines(out, lines[:1], scale=2 * text_scale(out.shape[0]))
@@ -98,7 +117,8 @@ def draw_prediction(image: np.ndarray, prediction: Prediction) -> np.ndarray:
 
 
 def draw_white_balance(pair_or_result: WhiteBalanceResult | DualFrame | tuple[np.ndarray, np.ndarray],
-                       white_level: float | None = None, black_level: float | None = None) -> np.ndarray:
+                       white_level: float | None = None, black_level: float | None = None,
+                       threshold_deg: float = ERROR_THRESHOLD_DEG) -> np.ndarray:
     """Side by side, 8-bit BGR: the long exposure as captured (left) | with the gains (right), and below,
     a text band: gains, estimated illuminant, angular error vs ``meta['illuminant']`` if known, timings.
 
@@ -128,10 +148,12 @@ def draw_white_balance(pair_or_result: WhiteBalanceResult | DualFrame | tuple[np
     if result is not None:
         ill = result.illuminant
         text = f"illuminant rgb ({ill[0]:.3f}, {ill[1]:.3f}, {ill[2]:.3f})"
-        if "illuminant" in meta:
-            text += f"  error {float(angular_error_deg(ill, meta['illuminant'])):.2f} deg"
-        lines += [(text, GREEN), (timings_text(result.timings) + (f"  fallback: {result.fallback}"
-                                                                  if result.fallback else ""), GRAY)]
+        error = float(angular_error_deg(ill, meta["illuminant"])) if "illuminant" in meta else None
+        if error is not None:
+            text += f"  error {error:.2f} deg"
+        fallback = f"  fallback: {result.fallback}" if result.fallback else ""
+        lines += [(text, error_colour(error, threshold_deg, bool(result.fallback))),
+                  (timings_text(result.timings) + fallback, GRAY)]
     scale = text_scale(long.shape[0])
     _, step, pad = _metrics(scale)
     band = np.zeros((step * len(lines) + 2 * pad, out.shape[1], 3), np.uint8)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from runtimes.engine_trust import is_trusted
-from runtimes.errors import BackendUnavailableError, ManifestError
+from runtimes.errors import BackendUnavailableError, ManifestError, install_hint
 from runtimes.manifest import MANIFEST_NAME, Manifest, sha256_file
 from runtimes.session import Session, TensorInfo, raise_closed
 
@@ -40,7 +40,7 @@ def _import_tensorrt() -> None:
     except ImportError as e:
         raise BackendUnavailableError(
             f"the tensorrt backend needs TensorRT and Polygraphy ({e.name} is missing). On Jetson TensorRT ships "
-            "with JetPack; elsewhere: pip install tensorrt 'edge-sdk[tensorrt]'"
+            "with JetPack; elsewhere: pip install tensorrt, then " + install_hint("tensorrt")
         ) from None
 
 

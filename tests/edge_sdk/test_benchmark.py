@@ -50,7 +50,7 @@ def test_make_feed_fills_the_symbolic_batch():
 def test_benchmark_json_schema_and_consistent_stats(cli, mlp_bundle, tmp_path):
     out = tmp_path / "bench.json"
     r = cli("benchmark", mlp_bundle, "--backend", "numpy", "--backend", "onnxruntime", "--iterations", "50",
-            "--warmup", "0", "--batch", "4", "--json", out)
+            "--warmup", "0", "--batch", "4", "--json-out", out)
     assert r.code == 0, r.err
     assert "median" in r.out and "p99" in r.out and "numpy" in r.out and "onnxruntime" in r.out
     report = json.loads(out.read_text())
@@ -75,14 +75,14 @@ def test_benchmark_json_schema_and_consistent_stats(cli, mlp_bundle, tmp_path):
 
 def test_benchmark_reports_requested_threads_as_effective(cli, mlp_bundle):
     r = cli("benchmark", mlp_bundle, "--backend", "onnxruntime", "--threads", "2", "--iterations", "5",
-            "--warmup", "0", "--json", "-")
+            "--warmup", "0", "--json")
     assert r.code == 0, r.err
     res = r.json()["results"][0]
     assert res["threads"] == 2 and res["effective_threads"] == 2
 
 
 def test_benchmark_json_to_stdout_and_duration(cli, mlp_bundle):
-    r = cli("benchmark", mlp_bundle, "--duration", "0.05", "--warmup", "0", "--json", "-")
+    r = cli("benchmark", mlp_bundle, "--duration", "0.05", "--warmup", "0", "--json")
     assert r.code == 0, r.err
     res = r.json()["results"][0]
     assert res["latency_ms"]["count"] == len(res["times_ms"]) >= 10
@@ -92,7 +92,7 @@ def test_benchmark_json_to_stdout_and_duration(cli, mlp_bundle):
 def test_benchmark_pipeline(cli, zoo_bundle, tmp_path):
     out = tmp_path / "pipe.json"
     r = cli("benchmark", zoo_bundle("compact-cnn"), "--pipeline", "synthetic://digits?count=30&size=64x48",
-            "--iterations", "12", "--warmup", "0", "--json", out)
+            "--iterations", "12", "--warmup", "0", "--json-out", out)
     assert r.code == 0, r.err
     assert "fps achieved" in r.out and "preprocess" in r.out
     res = json.loads(out.read_text())["results"][0]

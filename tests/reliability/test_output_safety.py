@@ -388,3 +388,23 @@ def test_manifest_records_the_opset_in_the_file(cli, net_py, tmp_path) -> None:
     assert _export(cli, net_py, out, "--opset", "17").code == 0
     declared = {o.domain: o.version for o in onnx.load(str(out / "model.onnx")).opset_import}
     assert declared[""] == 17 == json.loads((out / "manifest.json").read_text())["opset"]
+
+
+def test_image_dir_sink_never_replaces_a_file_already_there(cli, tmp_path: Path) -> None:
+    """`edge-sdk run MODEL dir://photos/ dir://photos/`: the user's pictures stay byte for byte; results get
+    their own names (cat-1.png), and a second run adds files instead of replacing the first run's."""
+    import cv2
+    import numpy as np
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k, name in enumerate(("cat", "000000")):
+        cv2.imwrite(str(photos / f"{name}.png"), np.full((28, 28, 3), 40 * k, np.uint8))
+    (photos / "cat-1.png").write_bytes(b"not even an image, but the user's file")
+    before = snapshot(photos)
+    for _ in range(2):
+        r = cli("run", "compact-cnn", f"dir://{photos}/", f"dir://{photos}/", "--quiet")
+        assert r.code == 0, r.err
+    after = snapshot(photos)
+    assert {k: after[k] for k in before} == before  # nothing the user had was touched
+    assert len(after) == len(before) + 2 + 4  # run 1: 2 readable pictures; run 2 also reads run 1's 2 results
