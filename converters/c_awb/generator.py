@@ -208,7 +208,7 @@ def sha256(path: Path) -> str:
 def write_all(out: Path, mlp: MLPWeights, precision: str, q: Int8Model | None, vectors: bool = True) -> None:
     int8 = precision == "int8"
     values = {**constants(), "SOURCE": f"{mlp.name} ({mlp.onnx_path.name})", "PRECISION": precision,
-              "INT8": "1" if int8 else "0", "HIDDEN": str(mlp.hidden), "CTX_KB": "170",
+              "INT8": "1" if int8 else "0", "HIDDEN": str(mlp.hidden), "CTX_KB": "213",
               "MODEL": model_block(mlp, q), "LIBM": "" if int8 else "-lm"}
     for name in ("awb_emlp.h", "awb_emlp.c", "Makefile"):
         (out / name).write_text(render(template(name), values))

@@ -40,8 +40,7 @@ static uint64_t rhe_shift(uint64_t n, unsigned s) /* round half to even of n / 2
     q = n >> s;
     r = n & ((((uint64_t)1) << s) - 1);
     half = ((uint64_t)1) << (s - 1);
-    if (r > half || (r == half && (q & 1u))) q++;
-    return q;
+    return q + (uint64_t)((r > half) | ((r == half) & (unsigned)(q & 1u))); /* no branch: data-dependent */
 }
 
 static unsigned bitlen(uint64_t v)
@@ -50,8 +49,10 @@ static unsigned bitlen(uint64_t v)
     if (v >> 32) { n += 32; v >>= 32; }
     if (v >> 16) { n += 16; v >>= 16; }
     if (v >> 8) { n += 8; v >>= 8; }
-    while (v) { n++; v >>= 1; }
-    return n;
+    if (v >> 4) { n += 4; v >>= 4; }
+    if (v >> 2) { n += 2; v >>= 2; }
+    if (v >> 1) { n += 1; v >>= 1; }
+    return n + (unsigned)v;
 }
 
 /* OpenCV's integer-scale area mean is round(float(sum) * float(1 / area)), emulated exactly in integers:
@@ -125,6 +126,8 @@ void awb_tile_align(const awb_ctx *ctx, uint32_t *ax, uint32_t *ay)
 }
 
 #define RHE2(s) (((s) + (((s) >> 1) & 1u)) >> 1)         /* round half even of s / 2 */
+/* RHE2(a + b) of two uint16 in 16 bits: the floor mean, plus 1 when the sum is odd and the floor mean odd */
+#define AVG2(a, b) ((uint16_t)(((a) & (b)) + (((a) ^ (b)) >> 1) + (((a) ^ (b)) & (((a) & (b)) + (((a) ^ (b)) >> 1)) & 1u)))
 #define RHE4(s) (((s) + 1u + (((s) >> 2) & 1u)) >> 2)    /* round half even of s / 4 */
 
 /* The fine value of channel c of fine column fx from kept row(s) a (and b). */
@@ -150,34 +153,130 @@ static uint32_t fine_value(const awb_ctx *ctx, const uint16_t *a, const uint16_t
     return t[0];
 }
 
-static void feed_fine_row(awb_ctx *ctx, int frame, const uint16_t *ra, const uint16_t *rb, uint32_t fx0,
-                          uint32_t fx1, uint32_t fy)
+#define AWB_CHUNK 16 /* source values per vectorised chunk */
+
+/* Column index of fine column i, channel 0, in ctx->col: the ax == 2 layout keeps the pixel pairs' slots. */
+static size_t col_index(const awb_ctx *ctx, uint32_t i)
 {
-    uint32_t rowacc[AWB_GRID_W * 3], rowsat[AWB_GRID_W * 3];
-    uint32_t bxa = ctx->bx0[fx0], bxb = ctx->bx0[fx1 - 1] + 1u, fx, k, by = ctx->by0[fy], wy = ctx->wy0[fy];
-    uint32_t step = 3 * ctx->ax, thr = ctx->thr;
-    if (bxb > AWB_GRID_W) bxb = AWB_GRID_W;
-    for (k = 3 * bxa; k < 3 * bxb + (bxb < AWB_GRID_W ? 3u : 0u); k++) { rowacc[k] = 0; rowsat[k] = 0; }
-    for (fx = fx0; fx < fx1; fx++) {
-        const uint16_t *a = ra + (size_t)(fx - fx0) * step, *b = rb ? rb + (size_t)(fx - fx0) * step : a;
-        uint32_t bx = ctx->bx0[fx], w0 = ctx->wx0[fx], c;
-        uint32_t fv[3];
-        if (ctx->vmode == 0 && ctx->ax <= 4) {
+    return (size_t)(ctx->vmode == 0 && ctx->ax == 2 ? 6 : 3) * i;
+}
+
+/* Add one fine row (n fine cells of kept row(s) ra, rb) to the column sums; for the long frame also count the
+ * saturated fine values. The layouts other than ax == 2 (see add_group); the general halving chain
+ * last. */
+static void add_fine_row(const awb_ctx *ctx, int lng, const uint16_t *restrict ra, const uint16_t *restrict rb,
+                         uint32_t n, uint32_t *restrict col, uint16_t *restrict cs)
+{
+    size_t i, m = (size_t)3 * n;
+    uint32_t c, thr = ctx->thr;
+    if (ctx->vmode == 0 && ctx->ax == 1) {
+        if (lng)
+            for (i = 0; i < m; i++) { uint32_t v = ra[i]; col[i] += v; cs[i] = (uint16_t)(cs[i] + (v >= thr)); }
+        else
+            for (i = 0; i < m; i++) col[i] += ra[i];
+    } else if (ctx->vmode == 0 && ctx->ax == 4) {
+        for (i = 0; i < m; i += 3, ra += 12)
             for (c = 0; c < 3; c++) {
-                if (ctx->ax == 1) fv[c] = a[c];
-                else if (ctx->ax == 2) { uint32_t t0 = (uint32_t)a[c] + a[3 + c]; fv[c] = RHE2(t0); }
-                else {
-                    uint32_t t0 = (uint32_t)a[c] + a[3 + c], t1 = (uint32_t)a[6 + c] + a[9 + c], t2;
-                    t0 = RHE2(t0); t1 = RHE2(t1); t2 = t0 + t1;
-                    fv[c] = RHE2(t2);
-                }
+                uint32_t t0 = (uint32_t)ra[c] + ra[3 + c], t1 = (uint32_t)ra[6 + c] + ra[9 + c], t2, v;
+                t0 = RHE2(t0); t1 = RHE2(t1); t2 = t0 + t1; v = RHE2(t2);
+                col[i + c] += v;
+                cs[i + c] = (uint16_t)(cs[i + c] + (lng && v >= thr));
             }
-        } else {
-            for (c = 0; c < 3; c++) fv[c] = fine_value(ctx, a, b, c);
+    } else {
+        size_t step = (size_t)3 * ctx->ax;
+        for (i = 0; i < m; i += 3, ra += step, rb = rb ? rb + step : rb)
+            for (c = 0; c < 3; c++) {
+                uint32_t v = fine_value(ctx, ra, rb ? rb : ra, c);
+                col[i + c] += v;
+                cs[i + c] = (uint16_t)(cs[i + c] + (lng && v >= thr));
+            }
+    }
+}
+
+/* The column sums of nrows consecutive fine rows (the first at ra, the next rs elements further), written to
+ * ctx->col / ctx->colsat (overwriting them). Pairs of neighbouring pixels (ax == 2, the 1080p layout) are summed
+ * at every source index k (only k % 6 < 3 are fine values; the others are computed and never read), so the loop
+ * is a plain unit-stride one over fixed chunks, with the chunk's sums kept in registers over the rows. */
+static void add_group(awb_ctx *ctx, int lng, const uint16_t *ra, size_t rs, size_t rb, uint32_t nrows, uint32_t n)
+{
+    uint32_t *restrict col = ctx->col;
+    uint16_t *restrict cs = ctx->colsat;
+    uint32_t r, thr = ctx->thr;
+    size_t k0, t, kn;
+    if (!(ctx->vmode == 0 && ctx->ax == 2)) {
+        for (k0 = 0; k0 < (size_t)3 * n; k0++) { col[k0] = 0; cs[k0] = 0; }
+        for (r = 0; r < nrows; r++, ra += rs) add_fine_row(ctx, lng, ra, rb ? ra + rb : NULL, n, col, cs);
+        return;
+    }
+    kn = 6 * (size_t)n - 3;
+    for (k0 = 0; k0 + AWB_CHUNK <= kn; k0 += AWB_CHUNK) {
+        uint32_t acc[AWB_CHUNK];
+        uint16_t sc[AWB_CHUNK];
+        const uint16_t *restrict p = ra + k0;
+        for (t = 0; t < AWB_CHUNK; t++) { acc[t] = 0; sc[t] = 0; }
+        if (lng)
+            for (r = 0; r < nrows; r++, p += rs)
+                for (t = 0; t < AWB_CHUNK; t++) {
+                    uint16_t v = AVG2(p[t], p[t + 3]);
+                    acc[t] += v;
+                    sc[t] = (uint16_t)(sc[t] + (v >= thr));
+                }
+        else
+            for (r = 0; r < nrows; r++, p += rs)
+                for (t = 0; t < AWB_CHUNK; t++) acc[t] += AVG2(p[t], p[t + 3]);
+        for (t = 0; t < AWB_CHUNK; t++) { col[k0 + t] = acc[t]; cs[k0 + t] = sc[t]; }
+    }
+    for (; k0 < kn; k0++) {
+        const uint16_t *p = ra + k0;
+        uint32_t a = 0, c = 0;
+        for (r = 0; r < nrows; r++, p += rs) {
+            uint32_t v = AVG2(p[0], p[3]);
+            a += v;
+            c += v >= thr;
         }
+        col[k0] = a;
+        cs[k0] = (uint16_t)(lng ? c : 0u);
+    }
+}
+
+/* Move the column sums of fine columns [fx0, fx1) into the blocks: weight wx (per column) * wy into block row by,
+ * wx * (AWB_GRID_H - wy) into by + 1. */
+static void flush_columns(awb_ctx *ctx, int frame, uint32_t fx0, uint32_t fx1, uint32_t by, uint32_t wy)
+{
+    uint64_t rowacc[AWB_GRID_W * 3 + 3];
+    uint32_t rowsat[AWB_GRID_W * 3 + 3];
+    uint32_t *col = ctx->col;
+    uint16_t *cs = ctx->colsat;
+    uint32_t bxa = ctx->bx0[fx0], bxb = ctx->bx0[fx1 - 1] + 2u, fx, k, c;
+    size_t j;
+    int lng = frame == AWB_LONG;
+    if (bxb > AWB_GRID_W) bxb = AWB_GRID_W;
+    for (k = 3 * bxa; k < 3 * bxb; k++) { rowacc[k] = 0; rowsat[k] = 0; }
+    if (ctx->fw % AWB_GRID_W == 0) { /* every fine column inside one block (weight AWB_GRID_W) */
+        uint32_t nb = ctx->fw / AWB_GRID_W, end;
+        size_t cst = col_index(ctx, 1);
+        for (fx = fx0; fx < fx1; fx = end) {
+            uint32_t bx = fx / nb, a0 = 0, a1 = 0, a2 = 0, s0 = 0, s1 = 0, s2 = 0;
+            end = (bx + 1) * nb < fx1 ? (bx + 1) * nb : fx1;
+            for (j = cst * (fx - fx0); j < cst * (end - fx0); j += cst) {
+                a0 += col[j]; a1 += col[j + 1]; a2 += col[j + 2];
+                s0 += cs[j]; s1 += cs[j + 1]; s2 += cs[j + 2];
+            }
+            rowacc[3 * bx] = (uint64_t)a0 * AWB_GRID_W;
+            rowacc[3 * bx + 1] = (uint64_t)a1 * AWB_GRID_W;
+            rowacc[3 * bx + 2] = (uint64_t)a2 * AWB_GRID_W;
+            if (lng) {
+                rowsat[3 * bx] = s0 * AWB_GRID_W;
+                rowsat[3 * bx + 1] = s1 * AWB_GRID_W;
+                rowsat[3 * bx + 2] = s2 * AWB_GRID_W;
+            }
+        }
+    } else for (fx = fx0; fx < fx1; fx++) {
+        uint32_t bx = ctx->bx0[fx], w0 = ctx->wx0[fx];
+        j = col_index(ctx, fx - fx0);
         for (c = 0; c < 3; c++) {
-            uint32_t v = fv[c];
-            uint32_t s = frame == AWB_LONG && v >= thr;
+            uint64_t v = col[j + c];
+            uint32_t s = lng ? cs[j + c] : 0u;
             if (w0 == AWB_GRID_W) {
                 rowacc[3 * bx + c] += v * AWB_GRID_W;
                 rowsat[3 * bx + c] += s * AWB_GRID_W;
@@ -189,40 +288,63 @@ static void feed_fine_row(awb_ctx *ctx, int frame, const uint16_t *ra, const uin
             }
         }
     }
-    if (bxb < AWB_GRID_W) bxb++;
     for (k = 3 * bxa; k < 3 * bxb; k++) {
         uint64_t *acc = ctx->acc[frame];
-        acc[(size_t)by * AWB_GRID_W * 3 + k] += (uint64_t)rowacc[k] * wy;
-        if (wy < AWB_GRID_H) acc[(size_t)(by + 1) * AWB_GRID_W * 3 + k] += (uint64_t)rowacc[k] * (AWB_GRID_H - wy);
-        if (frame == AWB_LONG) {
+        acc[(size_t)by * AWB_GRID_W * 3 + k] += rowacc[k] * wy;
+        if (wy < AWB_GRID_H) acc[(size_t)(by + 1) * AWB_GRID_W * 3 + k] += rowacc[k] * (AWB_GRID_H - wy);
+        if (lng) {
             ctx->sat[(size_t)by * AWB_GRID_W * 3 + k] += rowsat[k] * wy;
             if (wy < AWB_GRID_H) ctx->sat[(size_t)(by + 1) * AWB_GRID_W * 3 + k] += rowsat[k] * (AWB_GRID_H - wy);
         }
     }
-    ctx->fed[frame] += fx1 - fx0;
 }
 
-/* The short frame's gray-world sums over the pixels of one statistics row (the fallback's input). */
-static void feed_gray_world(awb_ctx *ctx, const uint16_t *row, uint32_t w)
+/* The short frame's gray-world sums over the pixels of one statistics row (the fallback's input). Fast path:
+ * one pass of per-channel sums and the row's min / max; the per-pixel rules only when a value is below black
+ * or saturated. */
+static void feed_gray_world(awb_ctx *ctx, const uint16_t *restrict row, uint32_t w)
 {
-    uint64_t su[3] = {0, 0, 0}, sa[3] = {0, 0, 0}, nu = 0;
-    uint32_t x, thr = ctx->thr, blk = ctx->black;
-    for (x = 0; x < w; x++) {
-        uint32_t r = row[3 * x], g = row[3 * x + 1], b = row[3 * x + 2];
-        uint32_t vr = r > blk ? r - blk : 0, vg = g > blk ? g - blk : 0, vb = b > blk ? b - blk : 0;
-        uint32_t u = (uint32_t)(r < thr) & (uint32_t)(g < thr) & (uint32_t)(b < thr);
-        sa[0] += vr; sa[1] += vg; sa[2] += vb;
-        su[0] += vr * u; su[1] += vg * u; su[2] += vb * u; nu += u;
+    uint32_t acc[24], sum[3] = {0, 0, 0}, thr = ctx->thr, blk = ctx->black, lim = thr - 1 - blk, worst = 0;
+    uint16_t mx[24], b16 = (uint16_t)blk;
+    size_t x, t, m = (size_t)3 * w, full = m / 24 * 24;
+    for (t = 0; t < 24; t++) { acc[t] = 0; mx[t] = 0; }
+    for (x = 0; x < full; x += 24)
+        for (t = 0; t < 24; t++) { /* mx: the largest value - black, modulo 2^16 (a value below black wraps high) */
+            uint16_t v = row[x + t], d = (uint16_t)(v - b16);
+            acc[t] += v;
+            mx[t] = d > mx[t] ? d : mx[t];
+        }
+    for (t = 0; t < 24; t++) { sum[t % 3] += acc[t]; worst = mx[t] > worst ? mx[t] : worst; }
+    for (x = full; x < m; x++) {
+        uint16_t v = row[x], d = (uint16_t)(v - b16);
+        sum[x % 3] += v;
+        worst = d > worst ? d : worst;
     }
-    for (x = 0; x < 3; x++) { ctx->gw_sum[0][x] += su[x]; ctx->gw_sum[1][x] += sa[x]; }
-    ctx->gw_n[0] += nu;
+    if (worst <= lim) { /* every value unsaturated and >= black: the sums less w * black */
+        for (x = 0; x < 3; x++) {
+            ctx->gw_sum[0][x] += sum[x] - (uint64_t)w * blk;
+            ctx->gw_sum[1][x] += sum[x] - (uint64_t)w * blk;
+        }
+        ctx->gw_n[0] += w;
+    } else {
+        uint64_t su[3] = {0, 0, 0}, sa[3] = {0, 0, 0}, nu = 0;
+        for (x = 0; x < w; x++) {
+            uint32_t r = row[3 * x], g = row[3 * x + 1], b = row[3 * x + 2];
+            uint32_t vr = r > blk ? r - blk : 0, vg = g > blk ? g - blk : 0, vb = b > blk ? b - blk : 0;
+            uint32_t u = (uint32_t)(r < thr) & (uint32_t)(g < thr) & (uint32_t)(b < thr);
+            sa[0] += vr; sa[1] += vg; sa[2] += vb;
+            su[0] += vr * u; su[1] += vg * u; su[2] += vb * u; nu += u;
+        }
+        for (x = 0; x < 3; x++) { ctx->gw_sum[0][x] += su[x]; ctx->gw_sum[1][x] += sa[x]; }
+        ctx->gw_n[0] += nu;
+    }
     ctx->gw_n[1] += w;
 }
 
 int awb_feed(awb_ctx *ctx, int frame, const uint16_t *data, size_t stride, uint32_t x0, uint32_t y0,
              uint32_t w, uint32_t h)
 {
-    uint32_t fx0, fx1, fy, fy0, fy1, y;
+    uint32_t fx0, fx1, fy, fy0, fy1, fe, y, n;
     if (!ctx || !data || (frame != AWB_LONG && frame != AWB_SHORT)) return AWB_ERR_ARG;
     if (w == 0 || h == 0 || x0 >= ctx->width || y0 >= ctx->height || w > ctx->width - x0 ||
         h > ctx->height - y0 || stride < (size_t)3 * w)
@@ -236,12 +358,22 @@ int awb_feed(awb_ctx *ctx, int frame, const uint16_t *data, size_t stride, uint3
     fx1 = (x0 + w) / ctx->ax;
     if (fx1 > ctx->fw) fx1 = ctx->fw;
     if (fx0 >= fx1) return AWB_OK;
+    n = fx1 - fx0;
     if (ctx->ay == 2) { fy0 = y0 / 2; fy1 = (y0 + h) / 2; }
     else { fy0 = (y0 + ctx->step - 1) / ctx->step; fy1 = (y0 + h + ctx->step - 1) / ctx->step; }
     if (fy1 > ctx->fh) fy1 = ctx->fh;
-    for (fy = fy0; fy < fy1; fy++) {
+    /* consecutive fine rows wholly inside one block row are summed per column first, then moved into the
+     * blocks once; a row split between two block rows is moved on its own */
+    for (fy = fy0; fy < fy1; fy = fe) {
         const uint16_t *ra = data + (size_t)(fy * ctx->ay * ctx->step - y0) * stride;
-        feed_fine_row(ctx, frame, ra, ctx->ay == 2 ? ra + stride : NULL, fx0, fx1, fy);
+        uint32_t by = ctx->by0[fy], wy = ctx->wy0[fy];
+        fe = fy + 1;
+        if (wy == AWB_GRID_H)
+            while (fe < fy1 && ctx->by0[fe] == by && ctx->wy0[fe] == AWB_GRID_H) fe++;
+        add_group(ctx, frame == AWB_LONG, ra, (size_t)ctx->ay * ctx->step * stride, ctx->ay == 2 ? stride : 0,
+                  fe - fy, n);
+        flush_columns(ctx, frame, fx0, fx1, by, wy);
+        ctx->fed[frame] += (fe - fy) * n;
     }
     return AWB_OK;
 }
@@ -264,7 +396,7 @@ static void block_stats(awb_ctx *ctx)
         uint8_t s = 0;
         for (c = 0; c < 3; c++) {
             uint64_t n = ctx->sat[3 * i + c];
-            if (fast ? area_round(255u * (n / unit), m, e) > 0 : 510u * n > total) s = 1;
+            if (n != 0 && (fast ? area_round(255u * (n / unit), m, e) > 0 : 510u * n > total)) s = 1;
         }
         ctx->satf[i] = s;
     }
@@ -279,24 +411,24 @@ static int not_dark(const uint16_t *m, uint32_t rng)
 
 /* The brightest k of the n selected cells: the threshold t (count(> t) < k <= count(>= t)), and how many
  * cells equal to t are taken (the first ones in raster order). */
-static void brightest(const awb_ctx *ctx, const uint8_t *sel_valid, int use_all, uint32_t k, uint32_t *t_out,
+static void brightest(awb_ctx *ctx, const uint8_t *sel_valid, int use_all, uint32_t k, uint32_t *t_out,
                       uint32_t *ties_out)
 {
     const uint16_t *m = ctx->mean[AWB_LONG];
-    uint32_t lo = 0, hi = 3u * 65535u, i;
-    while (lo < hi) { /* the largest t with count(>= t) >= k */
+    uint32_t *br = ctx->col; /* the feed's column scratch, free here: brightness, 0 if not selected */
+    uint32_t lo = 0, hi = 0, i, gt = 0;
+    for (i = 0; i < AWB_CELLS; i++) {
+        br[i] = use_all || sel_valid[i] ? (uint32_t)m[3 * i] + m[3 * i + 1] + m[3 * i + 2] : 0u;
+        hi = br[i] > hi ? br[i] : hi;
+    }
+    while (lo < hi) { /* the largest t with count(>= t) >= k; mid >= 1, so unselected cells never count */
         uint32_t mid = lo + (hi - lo + 1) / 2, n = 0;
-        for (i = 0; i < AWB_CELLS; i++)
-            if ((use_all || sel_valid[i]) && (uint32_t)m[3 * i] + m[3 * i + 1] + m[3 * i + 2] >= mid) n++;
+        for (i = 0; i < AWB_CELLS; i++) n += br[i] >= mid;
         if (n >= k) lo = mid; else hi = mid - 1;
     }
-    {
-        uint32_t gt = 0;
-        for (i = 0; i < AWB_CELLS; i++)
-            if ((use_all || sel_valid[i]) && (uint32_t)m[3 * i] + m[3 * i + 1] + m[3 * i + 2] > lo) gt++;
-        *t_out = lo;
-        *ties_out = k - gt;
-    }
+    for (i = 0; i < AWB_CELLS; i++) gt += br[i] > lo;
+    *t_out = lo;
+    *ties_out = k - gt;
 }
 
 /* Gathered single-frame sums: gray world, max-RGB, brightest (integers, exact). */

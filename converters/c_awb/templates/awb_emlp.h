@@ -63,6 +63,8 @@ typedef struct awb_ctx {
     uint64_t gw_sum[2][3];           /* short frame, statistics rows: [unsaturated, all] pixel sums */
     uint64_t gw_n[2];
     uint32_t fed[2];                 /* fine cells fed per frame */
+    uint32_t col[AWB_FINE_MAX_W * 6];    /* awb_feed's scratch: per fine column, sums over a run of fine rows */
+    uint16_t colsat[AWB_FINE_MAX_W * 6]; /* ... and counts of saturated fine values (long frame) */
     uint16_t mean[2][AWB_CELLS * 3]; /* awb_estimate's scratch: block means minus black */
     uint8_t satf[AWB_CELLS];         /* awb_estimate's scratch: block saturated */
 } awb_ctx;
