@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from edge_sdk.camera.frames import Frame, Source
+from edge_sdk.camera.imagesize import DEFAULT_MAX_PIXELS, check_max_pixels, check_size
 from edge_sdk.camera.latest import LiveSource
 from edge_sdk.errors import SourceError
 
@@ -59,7 +60,20 @@ def open_capture(target: str | int, api: int, what: str, hint: str, *, params: t
         cap.release()
         raise SourceError(f"cannot open {what}; {hint}")
     _configure(cap, width, height, fps)
+    check_declared_size(cap, DEFAULT_MAX_PIXELS, what)
     return cap
+
+
+def check_declared_size(cap: cv2.VideoCapture, max_pixels: int, what: str) -> None:
+    """Refuse a stream whose frames declare more than ``max_pixels`` before one is decoded (each would be
+    allocated at that size: a few bytes of header can ask for gigabytes)."""
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if w > 0 and h > 0:
+        try:
+            check_size((w, h), max_pixels, what)
+        except SourceError:
+            cap.release()
+            raise
 
 
 def _live(name: str, open_: Any, *, timeout: float | None, width: int | None, height: int | None,
@@ -152,9 +166,10 @@ class VideoFileSource(Source[Frame]):
     """
 
     def __init__(self, path: str, *, loop: bool = False, width: int | None = None, height: int | None = None,
-                 fps: float | None = None) -> None:
+                 fps: float | None = None, max_pixels: int | None = None) -> None:
         super().__init__(f"file:{path}", width=width, height=height, fps=fps)
         self.path = Path(path)
+        self._max_pixels = check_max_pixels(max_pixels)
         self._loop = loop
         self._cap: cv2.VideoCapture | None = None
         self._count = 0
@@ -181,6 +196,7 @@ class VideoFileSource(Source[Frame]):
             cap.release()
             raise SourceError(f"OpenCV cannot decode video file {self.path}; re-encode it "
                               "(ffmpeg -i IN -c:v mjpeg OUT.avi) or check it is a video")
+        check_declared_size(cap, self._max_pixels, f"video file {self.path}")
         return cap
 
     def _next_image(self) -> np.ndarray | None:

@@ -189,7 +189,7 @@ def _open_file(p: ParsedURI, o: SourceOptions) -> Source[Any]:
     as_images = images.is_glob(p.target) or os.path.isdir(p.target) or p.target.endswith("/")
     if as_images or Path(p.target).suffix.lower() in images.IMAGE_EXTENSIONS:
         return images.ImageSource(p.target, **_image_kwargs(o))
-    return capture.VideoFileSource(p.target, **_file_kwargs(o))
+    return capture.VideoFileSource(p.target, **_image_kwargs(o))
 
 
 def _open_dir(p: ParsedURI, o: SourceOptions) -> Source[Any]:

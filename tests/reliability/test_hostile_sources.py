@@ -539,3 +539,22 @@ def test_errors_are_edge_sdk_errors() -> None:
         port = s.getsockname()[1]
     with pytest.raises(SourceError, match="cannot connect"):
         open_source(f"http://127.0.0.1:{port}/stream")
+
+
+def test_video_frames_declaring_too_many_pixels_are_refused_before_decoding(tmp_path: Path) -> None:
+    """A video's frame size is checked against max_pixels when it is opened (each frame would be allocated at
+    the declared size). The limit is lowered here so a small real MJPEG video shows the rule."""
+    import cv2
+
+    import edge_sdk
+    from edge_sdk.camera.imagesize import ImageTooLargeError
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 36))
+    for k in range(3):
+        writer.write(np.full((36, 64, 3), 60 * k, np.uint8))
+    writer.release()
+    with pytest.raises(ImageTooLargeError, match="declares 64x36"):
+        edge_sdk.open_source(f"file://{clip}?max_pixels=1000")
+    with edge_sdk.open_source(f"file://{clip}?max_pixels=2304") as src:  # exactly 64 x 36: allowed
+        assert src.read() is not None
