@@ -90,6 +90,10 @@ def preprocess_image(frame: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
 
     check_spec(spec)
     if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.size == 0:
+        if hasattr(frame, "long") and hasattr(frame, "short"):
+            raise InputError("frame: got a (long, short) dual-exposure pair, but this model takes single images; "
+                             "use a single-frame source (a camera, video, image folder or synthetic://digits), or a "
+                             "white-balance bundle (emlp) for dual-exposure sources")
         got = getattr(frame, "shape", type(frame).__name__)
         raise InputError(f"frame: expected an H x W or H x W x C image, got {got}")
     if frame.ndim == 3 and frame.shape[2] not in (1, 3, 4):
