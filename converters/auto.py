@@ -20,6 +20,8 @@ import onnx
 
 from converters.data import EvalSet
 from converters.parity import ParityReport
+from converters.precisions import STATIC_INT8, get
+from converters.quantize import build
 from converters.sources import ModelSource
 from converters.validate import validate_onnx
 from runtimes import load
@@ -69,27 +71,37 @@ def choose_precision(
     calib: Callable[[], np.ndarray],
     *,
     log: Callable[[str], None] = print,
+    strict: bool = False,
     **kwargs: Any,
 ) -> tuple[str, dict[str, Any] | None, ParityReport, dict[str, Any]]:
-    from converters.pipeline import STATIC_INT8, build_candidate
-
+    """INT8 candidates that break the budget are tried mixed (their most sensitive nodes in float) unless
+    ``strict``; the decision's ``mixed`` maps such a precision to its record (the pipeline files it)."""
     rows, built, paths = [], {}, {}
+    mixed: dict[str, dict[str, Any]] = {}
     samples: np.ndarray | None = None  # calibration data, loaded once for both static INT8 candidates
     for precision in candidates_for(fp32):
         path = work / f"cand-{precision}.onnx"
         log(f"auto: building {precision}")
         if precision in STATIC_INT8 and samples is None:
             samples = calib()
-        summary = build_candidate(src, fp32, precision, path,
-                                  calibration=samples if precision in STATIC_INT8 else None, **kwargs)
-        built[precision] = (summary, validate_onnx(src, path, precision, evalset))
+        cal = samples if precision in STATIC_INT8 else None
+        summary = build(fp32, precision, path, calibration=cal, **kwargs)
+        report = validate_onnx(src, path, precision, evalset)
+        if not report.passed and get(precision).mixed and not strict:
+            from converters.mixed_precision import fallback
+
+            found = fallback(src, fp32, precision, path, evalset, report, calibration=cal, log=log, **kwargs)
+            if found is not None:
+                summary, report, mixed[precision] = found
+        built[precision] = (summary, report)
         paths[precision] = path
     log(f"auto: timing {', '.join(paths)} round-robin on this machine")
     latency = median_latencies_ms(paths, evalset.x[0])
     for precision, (_, report) in built.items():
         rows.append({"precision": precision, "latency_ms": latency[precision],
                      "size_kib": paths[precision].stat().st_size / 1024, "delta": report.metric["delta"],
-                     "metric": report.metric["name"], "passed": report.passed})
+                     "metric": report.metric["name"], "passed": report.passed,
+                     "float_nodes": len(mixed[precision]["float_nodes"]) if precision in mixed else 0})
         log(f"auto: {precision:12s} {latency[precision]:8.4f} ms  Δ {report.metric['delta']:+.4g}  "
             f"{'within' if report.passed else 'OUTSIDE'} budget")
     ok = [r for r in rows if r["passed"]] or [r for r in rows if r["precision"] == "fp32"]
@@ -101,5 +113,6 @@ def choose_precision(
         reason += (f"; {', '.join(slower)} measured slower than fp32 here "
                    "(quantize/dequantize and cast overhead outweigh the saved arithmetic for this model on CPU)")
     summary, report = built[best["precision"]]
-    decision = {"candidates": rows, "chosen": best["precision"], "reason": reason, "device": "cpu (onnxruntime)"}
+    decision = {"candidates": rows, "chosen": best["precision"], "reason": reason, "device": "cpu (onnxruntime)",
+                "mixed": mixed}
     return best["precision"], summary, report, decision

@@ -3,7 +3,8 @@
 The report is data: it round-trips JSON, goes into the manifest, and a broken budget raises
 :class:`edge_sdk.errors.ParityError` carrying every failing check (never a warning).
 
-Budgets (drop of the task metric, candidate vs PyTorch FP32, on held-out data):
+Budgets (from the precision table, converters.precisions; drop of the task metric, candidate vs
+PyTorch FP32, on held-out data):
 
   =====================  =========  =========  ==============================
   task                   fp32       fp16       int8 / int8-cpu / int8-dynamic
@@ -30,12 +31,7 @@ from typing import Any
 import numpy as np
 
 from converters.data import EvalSet
-
-BUDGETS: dict[str, dict[str, float]] = {
-    "classification": {"fp32": 0.1, "fp16": 0.1, "int8": 0.5, "int8-cpu": 0.5, "int8-dynamic": 0.5},
-    "illuminant-estimation": {"fp32": 0.01, "fp16": 0.05, "int8": 0.15, "int8-cpu": 0.15, "int8-dynamic": 0.15},
-    "sqnr": {"fp32": 60.0, "fp16": 40.0, "int8": 25.0, "int8-cpu": 25.0, "int8-dynamic": 25.0},
-}
+from converters.precisions import BUDGETS
 
 
 @dataclass

@@ -22,18 +22,18 @@ import numpy as np
 from converters import quantize as q
 from converters.bundle import check_output, prepare_output, staged_bundle
 from converters.data import EvalSet, calibration_samples, validation_set
-from converters.onnx_export import DEFAULT_OPSET, check, check_opset, export_onnx, io_specs, model_opset, slim
+from converters.onnx_export import DEFAULT_OPSET, check_opset, export_onnx, io_specs, model_opset
 from converters.parity import ParityReport
+from converters.precisions import CHOICES, STATIC_INT8, get
 from converters.sources import ModelSource, resolve_model
 from converters.validate import validate_onnx
 from edge_sdk import __version__
 from edge_sdk._io import atomic_write_text
 from edge_sdk.errors import EdgeSDKError, ParityError
-from runtimes.manifest import MANIFEST_NAME, Manifest, TensorSpec, sha256_file
+from runtimes.manifest import MANIFEST_NAME, Manifest, TensorSpec, artifact_dependencies, sha256_file
 from runtimes.recovery import WORK_PREFIX
 
-PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu", "int8-dynamic", "auto")
-STATIC_INT8 = ("int8", "int8-cpu")  # the precisions that need calibration samples
+PRECISIONS = CHOICES  # from the precision table (converters.precisions), with "auto"
 ARTIFACT = "model.onnx"
 
 
@@ -59,25 +59,8 @@ def build_candidate(
     show_progress: bool,
 ) -> dict[str, Any] | None:
     """Write ``out_path`` in ``precision`` from the FP32 export; returns the calibration summary."""
-    if precision == "fp32":
-        shutil.copyfile(fp32_path, out_path)
-        return None
-    if precision == "fp16":
-        summary = q.convert_fp16(fp32_path, out_path)
-    elif precision == "int8-dynamic":
-        summary = q.quantize_int8_dynamic(fp32_path, out_path)
-    elif precision in STATIC_INT8:
-        if calibration is None:
-            raise EdgeSDKError(f"{precision} needs calibration samples")
-        summary = q.quantize_int8_static(fp32_path, out_path, calibration, method=calib_method,
-                                         per_channel=per_channel, exclude_nodes=exclude_nodes,
-                                         show_progress=show_progress,
-                                         target="cpu" if precision == "int8-cpu" else "tensorrt")
-    else:
-        raise EdgeSDKError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    slim(out_path, short_names=precision in STATIC_INT8)
-    check(out_path)
-    return summary
+    return q.build(fp32_path, precision, out_path, calibration=calibration, calib_method=calib_method,
+                   per_channel=per_channel, exclude_nodes=exclude_nodes, show_progress=show_progress)
 
 
 def export(
@@ -96,6 +79,7 @@ def export(
     arch: str | None = None,
     data: str | Path | None = None,
     allow_accuracy_loss: bool = False,
+    strict: bool = False,
     force: bool = False,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
@@ -106,6 +90,9 @@ def export(
     ``input_shape`` includes the batch dim (e.g. ``(1, 3, 224, 224)``); ``example_input`` (a tensor)
     can stand in for it. ``calibration`` is a directory of images, an ``.npy`` file or an array;
     by default the zoo model's own training data. ``data`` overrides the validation samples.
+
+    INT8 that breaks the budget keeps its most sensitive nodes in float until it fits (converters.mixed_precision;
+    recorded in ``manifest.extra["mixed_precision"]``); ``strict=True`` refuses it instead.
 
     ``out_dir`` must be missing, empty or a bundle holding only bundle files (``force=True``: a bundle with
     other files too); anything else raises :class:`OutputExistsError` before any work (converters.bundle).
@@ -119,43 +106,69 @@ def export(
         input_shape = tuple(example_input.shape)
     src = resolve_model(model, arch=arch, input_shape=tuple(input_shape) if input_shape else None)
     evalset = validation_set(src, Path(data) if data else None)
+    loaded: list[np.ndarray] = []
+
+    def calib() -> np.ndarray:  # loaded once, however many candidates use it
+        if not loaded:
+            if isinstance(calibration, np.ndarray):
+                arr = calibration.astype(np.float32)
+                loaded.append(arr[:calib_count] if calib_count else arr)
+            else:
+                loaded.append(calibration_samples(src, Path(calibration) if calibration else None, calib_count))
+        return loaded[0]
+
+    if calibration is not None and (precision == "auto" or precision in STATIC_INT8):
+        calib()  # the user's calibration data is checked now (wrong shape, corrupt images), not after the export
     with _work_dir() as work:
         fp32 = work / "fp32.onnx"
         log(f"exporting {src.name} to ONNX (opset {opset}, dynamic batch)")
         export_onnx(src.module, src.input_shape, fp32, opset=opset)
 
-        def calib() -> np.ndarray:
-            if isinstance(calibration, np.ndarray):
-                return calibration.astype(np.float32)[:calib_count] if calib_count else calibration
-            return calibration_samples(src, Path(calibration) if calibration else None, calib_count)
-
         kwargs: dict[str, Any] = {"calib_method": calib_method, "per_channel": per_channel,
                                   "exclude_nodes": exclude_nodes, "show_progress": show_progress}
-        decision = None
+        decision, mixed = None, None
         if precision == "auto":
             from converters.auto import choose_precision
 
             precision, summary, report, decision = choose_precision(
-                src, fp32, work, evalset, calib, log=log, **kwargs)
+                src, fp32, work, evalset, calib, log=log, strict=strict, **kwargs)
+            mixed = decision.pop("mixed", {}).get(precision)
             shutil.copyfile(work / f"cand-{precision}.onnx", work / ARTIFACT)
         else:
             log(f"converting to {precision}")
-            summary = build_candidate(src, fp32, precision, work / ARTIFACT,
-                                      calibration=calib() if precision in STATIC_INT8 else None, **kwargs)
+            samples = calib() if precision in STATIC_INT8 else None
+            summary = build_candidate(src, fp32, precision, work / ARTIFACT, calibration=samples, **kwargs)
             log(f"validating against PyTorch FP32 on {evalset.name} ({len(evalset.x)} samples)")
             report = validate_onnx(src, work / ARTIFACT, precision, evalset)
+            if not report.passed and get(precision).mixed and not strict:
+                from converters.mixed_precision import fallback
+
+                found = fallback(src, fp32, precision, work / ARTIFACT, evalset, report, calibration=samples,
+                                 log=log, **kwargs)
+                if found is None:
+                    log(f"{precision}: even with all but one quantizable node in float it breaks the budget")
+                else:
+                    summary, report, mixed = found
         log(report.summary())
+        if mixed is not None:
+            from converters.mixed_precision import summary_line
+
+            log(summary_line(mixed))
         if not report.passed:
             if not allow_accuracy_loss:
+                hint = (" or drop --strict to keep its most sensitive nodes in float"
+                        if strict and get(precision).mixed else "")
                 raise ParityError(
                     f"{src.name} {precision} breaks its accuracy budget: {'; '.join(report.failures)}. "
-                    "No bundle was written (use --allow-accuracy-loss to keep it anyway)", report)
+                    f"No bundle was written (use --allow-accuracy-loss to keep it anyway{hint})", report)
             report.override = True
         # the opset the file declares (quantizers may raise it), so that the manifest never says otherwise
         manifest = make_manifest(src, work / ARTIFACT, precision, model_opset(work / ARTIFACT), summary, report,
                                  evalset)
         if decision is not None:
             manifest.extra["auto"] = decision
+        if mixed is not None:
+            manifest.extra["mixed_precision"] = mixed
         with staged_bundle(out_dir, check=functools.partial(check_output, force=force)) as stage:
             shutil.copyfile(work / ARTIFACT, stage / ARTIFACT)
             atomic_write_text(stage / MANIFEST_NAME, manifest.dumps())
@@ -195,6 +208,7 @@ def make_manifest(src: ModelSource, artifact: Path, precision: str, opset: int, 
     return Manifest(
         model=src.name, task=src.task, precision=precision, artifact=ARTIFACT,
         artifact_sha256=sha256_file(artifact), source_sha256=src.source_sha256,
+        artifact_files=artifact_dependencies(artifact),  # external-data files, hashed too ({} when single-file)
         inputs=[TensorSpec(str(t["name"]), tuple(t["shape"]), str(t["dtype"])) for t in inputs],  # type: ignore[arg-type]
         outputs=[TensorSpec(str(t["name"]), tuple(t["shape"]), str(t["dtype"])) for t in outputs],  # type: ignore[arg-type]
         opset=opset, sdk_version=__version__, preprocessing=src.preprocessing, labels=src.labels,

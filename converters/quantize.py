@@ -2,7 +2,8 @@
 
 * INT8 static (``int8``): onnxruntime.quantization in QDQ format, **symmetric** activations and weights
   (zero point 0), per-channel weights by default, Q/DQ on the inputs of compute layers only, so the
-  same file suits TensorRT's explicit quantization. Calibration: MinMax, Entropy or Percentile.
+  same file suits TensorRT's explicit quantization. Calibration: MinMax, Entropy (KL,
+  2048-bin histograms as TensorRT does) or Percentile (99.99 %, clips rare outliers per tensor).
 * INT8 static for CPUs (``int8-cpu``): ONNX Runtime's own recipe for its CPU kernels: uint8
   activations with zero points ("U8S8"), int8 per-channel weights, Q/DQ around every op it can
   quantize, so the QDQ groups fuse into QLinearConv/QLinearMatMul/... and data stay int8 between
@@ -27,11 +28,17 @@ from typing import Any
 import numpy as np
 import onnx
 
+from converters.precisions import CALIB_METHODS
 from edge_sdk._io import atomic_path
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.training.common import progress
 
-CALIB_METHODS = ("minmax", "entropy", "percentile")
+# Entropy (KL) calibration searches thresholds over a histogram: ONNX Runtime's quantize_static builds it with
+# 128 bins and 128 quantized bins, which leaves exactly one candidate (the full range, i.e. MinMax's scales).
+# We calibrate with TensorRT's 2048 bins ourselves and hand the ranges over as per-tensor overrides.
+ENTROPY_BINS = 2048
+ENTROPY_QUANTIZED_BINS = 255  # int8 levels over the two-sided histogram: 128 per side, as TensorRT
+PERCENTILE = 99.99
 # Q/DQ go on the inputs of the layers that compute (weights and activations): TensorRT's
 # recommended placement for explicit quantization. Element-wise ops, pooling and activations
 # between them run on the dequantized values, and TensorRT fuses them into the INT8 kernels.
@@ -81,6 +88,9 @@ def _preprocess(src: Path, dst: Path) -> None:
     # The dynamo exporter records value_info for initializers too; the quantizer rewrites some
     # weights (e.g. transposes Gemm's B) and onnx shape inference then trips on the stale entry.
     model = onnx.load(str(dst))
+    for i, node in enumerate(model.graph.node):  # --exclude-nodes and the mixed-precision record need names
+        if not node.name:
+            node.name = f"{node.op_type}_{i}"
     inits = {i.name for i in model.graph.initializer}
     keep = [v for v in model.graph.value_info if v.name not in inits]
     del model.graph.value_info[:]
@@ -103,7 +113,104 @@ def quantize_int8_static(
 ) -> dict[str, Any]:
     """Static INT8 QDQ. ``target="tensorrt"`` (precision ``int8``): symmetric int8, zero points 0, Q/DQ on
     compute-layer inputs. ``target="cpu"`` (precision ``int8-cpu``): ONNX Runtime's CPU recipe, uint8
-    activations with zero points and every quantizable op in QDQ. Returns the calibration summary."""
+    activations with zero points and every quantizable op in QDQ. ``exclude_nodes`` (names in the
+    pre-processed graph, see :func:`preprocessed`) stay in float. Returns the calibration summary."""
+    with tempfile.TemporaryDirectory() as tmpdir:
+        pre = Path(tmpdir) / "pre.onnx"
+        _preprocess(fp32_path, pre)
+        return quantize_preprocessed(pre, out_path, samples, input_name=input_name, method=method,
+                                     per_channel=per_channel, exclude_nodes=exclude_nodes, batch=batch,
+                                     show_progress=show_progress, target=target)
+
+
+@contextlib.contextmanager
+def preprocessed(fp32_path: Path) -> Iterator[Path]:
+    """The graph the quantizers see (shape-inferred, optimised, every node named), in a temporary file:
+    node names in it are what ``exclude_nodes`` takes."""
+    with tempfile.TemporaryDirectory() as tmpdir:
+        pre = Path(tmpdir) / "pre.onnx"
+        _preprocess(fp32_path, pre)
+        yield pre
+
+
+def kl_threshold(hist: np.ndarray, edges: np.ndarray,
+                 quantized_bins: int = ENTROPY_QUANTIZED_BINS) -> tuple[float, float]:
+    """TensorRT's entropy calibration on a histogram centred on 0: the symmetric range whose
+    ``quantized_bins``-level quantization keeps the KL divergence to the (clipped) distribution smallest."""
+    hist = np.asarray(hist, np.float64)
+    nb = len(hist)
+    zero, half = nb // 2, quantized_bins // 2
+    csum = np.concatenate([[0.0], np.cumsum(hist)])
+    best, best_i = np.inf, zero
+    for i in range(half, zero + 1):
+        lo, hi = zero - i, min(zero + i + 1, nb)
+        sliced = hist[lo:hi]
+        p = sliced.copy()
+        p[0] += csum[lo]
+        p[-1] += csum[nb] - csum[hi]
+        n = len(sliced)
+        m = n // quantized_bins
+        nz = sliced != 0
+        sums = sliced[: m * quantized_bins].reshape(quantized_bins, m).sum(1)
+        sums[-1] += sliced[m * quantized_bins:].sum()
+        counts = nz[: m * quantized_bins].reshape(quantized_bins, m).sum(1)
+        counts[-1] += nz[m * quantized_bins:].sum()
+        per = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+        qd = np.concatenate([np.repeat(per, m), np.full(n - m * quantized_bins, per[-1])]) * nz
+        ps, qs = p.sum(), qd.sum()
+        if ps <= 0 or qs <= 0:
+            continue
+        pn, qn = p / ps, np.maximum(qd / qs, 1e-12)
+        mask = pn > 0
+        kl = float(np.sum(pn[mask] * np.log(pn[mask] / qn[mask])))
+        if kl < best:
+            best, best_i = kl, i
+    lo, hi = zero - best_i, min(zero + best_i + 1, nb)
+    return float(edges[lo]), float(edges[hi])
+
+
+def _entropy_ranges(pre: Path, samples: np.ndarray, input_name: str, batch: int,
+                    tmpdir: str) -> dict[str, list[dict[str, Any]]]:
+    """Per-tensor KL-optimal ranges (TensorRT's method: 2048-bin histograms), as TensorQuantOverrides.
+    ONNX Runtime collects the histograms; its own threshold search is a pure-Python loop (seconds per
+    tensor at 2048 bins), so the search here is vectorised per candidate."""
+    from onnxruntime.quantization import CalibrationMethod
+    from onnxruntime.quantization.calibrate import create_calibrator
+
+    calibrator = create_calibrator(
+        str(pre), None, augmented_model_path=str(Path(tmpdir) / "augmented.onnx"),
+        calibrate_method=CalibrationMethod.Entropy, providers=["CPUExecutionProvider"],
+        extra_options={"num_bins": ENTROPY_BINS, "num_quantized_bins": ENTROPY_QUANTIZED_BINS},
+    )
+    with _quiet():
+        calibrator.collect_data(_Reader(input_name, samples, batch, False))
+    overrides: dict[str, list[dict[str, Any]]] = {}
+    for name, (hist, edges, vmin, vmax, *_) in calibrator.collector.histogram_dict.items():
+        if np.asarray(hist).sum() <= 0:
+            continue
+        lo, hi = kl_threshold(hist, edges)
+        lo, hi = max(lo, float(vmin)), min(hi, float(vmax))  # never wider than what was seen
+        lo, hi = min(lo, 0.0), max(hi, 0.0)  # the range holds 0, as quantizers require
+        if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+            overrides[name] = [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
+    return overrides
+
+
+def quantize_preprocessed(
+    pre: Path,
+    out_path: Path,
+    samples: np.ndarray,
+    *,
+    input_name: str = "input",
+    method: str = "minmax",
+    per_channel: bool = True,
+    exclude_nodes: Sequence[str] = (),
+    batch: int = 16,
+    show_progress: bool = True,
+    target: str = "tensorrt",
+) -> dict[str, Any]:
+    """:func:`quantize_int8_static` on an already pre-processed graph (the mixed-precision search
+    quantizes the same graph many times)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if method not in CALIB_METHODS:
@@ -112,8 +219,6 @@ def quantize_int8_static(
         raise EdgeSDKError(f"unknown INT8 target {target!r}; choose tensorrt or cpu")
     if len(samples) == 0:
         raise EdgeSDKError("INT8 calibration needs at least one sample")
-    calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-             "percentile": CalibrationMethod.Percentile}[method]
     cpu = target == "cpu"
     # tensorrt: QuantizeBias=False keeps biases float: TensorRT's parser rejects int32 biases behind a
     # DequantizeLinear (onnx-tensorrt#850), and it fuses float biases into INT8 convs itself.
@@ -123,11 +228,14 @@ def quantize_int8_static(
     # 99.2 % -> 80.3 % fused, 99.2 % unfused; reduce_range: 99.2 % both ways).
     extra: dict[str, Any] = {} if cpu else {"ActivationSymmetric": True, "WeightSymmetric": True,
                                             "QuantizeBias": False, "OpTypesToExcludeOutputQuantization": QDQ_OPS}
-    if method == "percentile":
-        extra["CalibPercentile"] = 99.99
+    calib = CalibrationMethod.MinMax
     with tempfile.TemporaryDirectory() as tmpdir, atomic_path(out_path) as tmp:
-        pre = Path(tmpdir) / "pre.onnx"
-        _preprocess(fp32_path, pre)
+        if method == "percentile":
+            calib = CalibrationMethod.Percentile
+            extra["CalibPercentile"] = PERCENTILE
+            extra["CalibTensorRangeSymmetric"] = not cpu
+        elif method == "entropy":
+            extra["TensorQuantOverrides"] = _entropy_ranges(pre, samples, input_name, batch, tmpdir)
         reader = _Reader(input_name, samples, batch, show_progress)
         with _quiet():
             quantize_static(
@@ -141,19 +249,27 @@ def quantize_int8_static(
         "method": method, "samples": int(len(samples)), "per_channel": per_channel, "symmetric": not cpu,
         "activation_type": "uint8" if cpu else "int8", "weight_type": "int8", "format": "QDQ", "target": target,
         "reduce_range": cpu, "excluded_nodes": list(exclude_nodes),
+        **({"percentile": PERCENTILE} if method == "percentile" else {}),
+        **({"entropy_bins": ENTROPY_BINS} if method == "entropy" else {}),
     }
 
 
-def quantize_int8_dynamic(fp32_path: Path, out_path: Path, *, per_channel: bool = False) -> dict[str, Any]:
+def quantize_int8_dynamic(fp32_path: Path, out_path: Path, *, per_channel: bool = False,
+                          exclude_nodes: Sequence[str] = ()) -> dict[str, Any]:
     """Dynamic INT8 (weights int8; activations quantized at run time). Needs no calibration data."""
+    with preprocessed(fp32_path) as pre:
+        return quantize_dynamic_preprocessed(pre, out_path, per_channel=per_channel, exclude_nodes=exclude_nodes)
+
+
+def quantize_dynamic_preprocessed(pre: Path, out_path: Path, *, per_channel: bool = False,
+                                  exclude_nodes: Sequence[str] = ()) -> dict[str, Any]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory() as tmpdir, atomic_path(out_path) as tmp:
-        pre = Path(tmpdir) / "pre.onnx"
-        _preprocess(fp32_path, pre)
-        with _quiet():
-            quantize_dynamic(str(pre), str(tmp), per_channel=per_channel, weight_type=QuantType.QInt8)
-    return {"method": "dynamic", "samples": 0, "per_channel": per_channel, "weight_type": "int8"}
+    with atomic_path(out_path) as tmp, _quiet():
+        quantize_dynamic(str(pre), str(tmp), per_channel=per_channel, weight_type=QuantType.QInt8,
+                         nodes_to_exclude=list(exclude_nodes) or None)
+    return {"method": "dynamic", "samples": 0, "per_channel": per_channel, "weight_type": "int8",
+            "excluded_nodes": list(exclude_nodes)}
 
 
 def convert_fp16(fp32_path: Path, out_path: Path) -> dict[str, Any]:
@@ -171,3 +287,42 @@ def convert_fp16(fp32_path: Path, out_path: Path) -> dict[str, Any]:
     with atomic_path(out_path) as tmp:
         onnx.save(fp16, str(tmp))
     return {"method": "fp16-cast", "kept_fp32_ops": keep}
+
+
+def build(
+    fp32_path: Path,
+    precision: str,
+    out_path: Path,
+    *,
+    calibration: np.ndarray | None = None,
+    calib_method: str = "minmax",
+    per_channel: bool = True,
+    exclude_nodes: Sequence[str] = (),
+    show_progress: bool = True,
+) -> dict[str, Any] | None:
+    """Write ``out_path`` in ``precision`` (a row of :mod:`converters.precisions`) from the FP32 export;
+    returns the calibration summary (None for fp32)."""
+    import shutil
+
+    from converters.onnx_export import check, slim
+    from converters.precisions import get
+
+    p = get(precision)
+    if p.build == "copy":
+        shutil.copyfile(fp32_path, out_path)
+        return None
+    if p.build == "fp16":
+        summary = convert_fp16(fp32_path, out_path)
+    elif p.build == "int8-dynamic":
+        summary = quantize_int8_dynamic(fp32_path, out_path, exclude_nodes=exclude_nodes)
+    elif p.build == "int8-static":
+        if calibration is None:
+            raise EdgeSDKError(f"{precision} needs calibration samples")
+        summary = quantize_int8_static(fp32_path, out_path, calibration, method=calib_method,
+                                       per_channel=per_channel, exclude_nodes=exclude_nodes,
+                                       show_progress=show_progress, target=p.int8_target or "tensorrt")
+    else:  # pragma: no cover - the table names only the builders above
+        raise EdgeSDKError(f"precision {precision!r} names an unknown builder {p.build!r}")
+    slim(out_path, short_names=p.calibration)
+    check(out_path)
+    return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from runtimes.manifest import Manifest
 
@@ -38,12 +39,35 @@ def render_report(m: Manifest, artifact: Path) -> str:
                       f"{met['candidate']:.4g}, Δ {met['delta']:+.4g} {met['unit']}."]
     if m.calibration:
         lines += ["", "## Calibration", ""] + [f"- {k}: {v}" for k, v in m.calibration.items()]
+    mixed = m.extra.get("mixed_precision")
+    if isinstance(mixed, dict):
+        lines += _mixed(mixed)
     auto = m.extra.get("auto")
     if auto:
         lines += ["", "## Precision choice (--precision auto)", "", "| precision | median latency (ms) | size (KiB) | "
-                  "metric Δ | within budget |", "|---|---|---|---|---|"]
+                  "metric Δ | within budget | nodes in float |", "|---|---|---|---|---|---|"]
         for row in auto["candidates"]:
             lines.append(f"| {row['precision']} | {row['latency_ms']:.4f} | {row['size_kib']:.1f} | "
-                         f"{row['delta']:+.4g} | {'yes' if row['passed'] else 'no'} |")
+                         f"{row['delta']:+.4g} | {'yes' if row['passed'] else 'no'} | {row.get('float_nodes', 0)} |")
         lines += ["", auto["reason"]]
     return "\n".join(lines) + "\n"
+
+
+def _mixed(r: dict[str, Any]) -> list[str]:
+    """The mixed-precision section: what stayed float, how much is INT8, why, and what it bought."""
+    before, after = r["metric_before"], r["metric_after"]
+    lines = [
+        "", "## Mixed precision (nodes kept in float to meet the budget)", "",
+        f"Full {r['precision']} broke the budget, so the most sensitive nodes stay in float: "
+        f"{len(r['float_nodes'])} of {r['quantizable_nodes']} quantizable nodes.", "",
+        f"- kept in float: {', '.join(f'`{n}`' for n in r['float_nodes'])}",
+        f"- INT8 share: {100 * r['int8_mac_fraction']:.1f} % of MACs, {100 * r['int8_weight_fraction']:.1f} % of "
+        "weights",
+        f"- `{after['name']}`: full INT8 {before['candidate']:.4g}, mixed {after['candidate']:.4g} "
+        f"(reference {after['reference']:.4g} {after['unit']})",
+        "", f"Sensitivity ({r['sensitivity_measure']}; most sensitive first):", "",
+        "| node(s) | op | MACs | SQNR (dB) |", "|---|---|---|---|",
+    ]
+    for row in r["sensitivity"]:
+        lines.append(f"| {', '.join(row['nodes'])} | {row['op_type']} | {row['macs']:,} | {row['sqnr_db']:.1f} |")
+    return lines

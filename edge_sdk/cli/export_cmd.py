@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from converters.precisions import CALIB_METHODS, CHOICES  # the precision table: torch-free, so --help stays light
 from edge_sdk.cli.output import print_json
 from edge_sdk.errors import EdgeSDKError, ParityError
 
-# converters.pipeline.PRECISIONS, spelled out so that `--help` does not import torch (a test keeps them equal)
-PRECISION_CHOICES = ["fp32", "fp16", "int8", "int8-cpu", "int8-dynamic", "auto"]
+PRECISION_CHOICES = list(CHOICES)
 
 HELP = "convert a zoo model or your checkpoint to a validated ONNX bundle"
 DESCRIPTION = """\
@@ -39,6 +39,10 @@ precisions:
   int8-dynamic  weights INT8, activations quantized at run time (good for MLPs such as emlp)
   auto          build each, measure latency here and accuracy, keep the fastest within budget
 
+INT8 that breaks the budget keeps its most sensitive nodes in float (measured one by one on
+the validation data) until it fits, and the manifest and report.md list them; --strict refuses
+it instead. edge-sdk debug-quant shows where INT8 loses accuracy, node by node.
+
 budgets (drop vs PyTorch FP32): top-1 0.1 pp (fp16) / 0.5 pp (any int8); emlp mean angular
 error 0.05 deg (fp16) / 0.15 deg (any int8); models without labels: output SQNR >= 40 / 25 dB.
 
@@ -62,13 +66,19 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--calib", type=Path, metavar="PATH",
                    help="calibration data: a directory of images or an .npy array (default: the model's data)")
     p.add_argument("--calib-count", type=int, metavar="N", help="number of calibration samples (default 256)")
-    p.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    p.add_argument("--calib-method", default="minmax", choices=list(CALIB_METHODS),
+                   help="activation ranges: minmax (default), entropy (KL, TensorRT's method) or percentile "
+                        "(99.99 %%, clips rare outliers)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel INT8 weights")
     p.add_argument("--exclude-nodes", metavar="A,B", default="", help="ONNX node names to keep in float")
     p.add_argument("--opset", type=int, default=18, metavar="N", help="ONNX opset (default 18)")
-    p.add_argument("--data", type=Path, metavar="PATH", help="validation data (default: the model's test split)")
+    p.add_argument("--val-data", dest="data", type=Path, metavar="PATH",
+                   help="validation data: image directory or .npy (default: the model's test split)")
+    p.add_argument("--data", dest="data", type=Path, help=argparse.SUPPRESS)  # the old name of --val-data
     p.add_argument("--allow-accuracy-loss", action="store_true",
                    help="write the bundle even if the budget is broken (recorded in the manifest)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse INT8 that breaks the budget instead of keeping its most sensitive nodes in float")
     p.add_argument("--force", action="store_true",
                    help="replace BUNDLE_DIR even if it is a bundle that also holds other files (they are deleted); "
                         "never the current directory or a parent of it, nor a directory that is not a bundle")
@@ -101,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
             input_shape=parse_shape(args.input_shape) if args.input_shape else None,
             calibration=args.calib, calib_count=args.calib_count, calib_method=args.calib_method,
             per_channel=not args.per_tensor, exclude_nodes=[n for n in args.exclude_nodes.split(",") if n],
-            opset=args.opset, data=args.data, allow_accuracy_loss=args.allow_accuracy_loss, force=args.force,
+            opset=args.opset, data=args.data, allow_accuracy_loss=args.allow_accuracy_loss, strict=args.strict,
+            force=args.force,
             show_progress=not quiet, log=log,
         )
     except ParityError:
@@ -113,6 +124,11 @@ def run(args: argparse.Namespace) -> int:
         parity = manifest.parity or {}
         verdict = "within budget" if parity.get("passed") else "OVER BUDGET (--allow-accuracy-loss)"
         print(f"{out}: {manifest.model} {manifest.precision}, {verdict}: {parity.get('budget', {}).get('rule')}")
+        mixed = manifest.extra.get("mixed_precision")
+        if isinstance(mixed, dict):
+            from converters.mixed_precision import summary_line
+
+            print(f"{out}: {summary_line(mixed)}")
     return 0
 
 
