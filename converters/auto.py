@@ -20,11 +20,11 @@ import onnx
 
 from converters.data import EvalSet
 from converters.parity import ParityReport
-from converters.precisions import STATIC_INT8, get
 from converters.quantize import build
 from converters.sources import ModelSource
 from converters.validate import validate_onnx
 from runtimes import load
+from runtimes.precisions import STATIC_INT8, get
 
 
 def median_latencies_ms(paths: dict[str, Path], sample: np.ndarray, budget_s: float = 1.0, turns: int = 10,

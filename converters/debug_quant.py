@@ -27,8 +27,8 @@ import onnx
 from converters import quantize as q
 from converters.data import calibration_samples, validation_set
 from converters.parity import sqnr_db
-from converters.precisions import get
 from edge_sdk.errors import EdgeSDKError
+from runtimes.precisions import get
 
 
 class _Batches:

@@ -28,8 +28,8 @@ import onnx
 from converters import quantize as q
 from converters.data import EvalSet
 from converters.parity import ParityReport, sqnr_db
-from converters.precisions import get
 from converters.sources import ModelSource
+from runtimes.precisions import get
 
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 MAX_GROUPS = 48  # sensitivity trials at most (one quantization + one run each)

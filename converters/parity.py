@@ -3,7 +3,7 @@
 The report is data: it round-trips JSON, goes into the manifest, and a broken budget raises
 :class:`edge_sdk.errors.ParityError` carrying every failing check (never a warning).
 
-Budgets (from the precision table, converters.precisions; drop of the task metric, candidate vs
+Budgets (from the precision table, runtimes.precisions; drop of the task metric, candidate vs
 PyTorch FP32, on held-out data):
 
   =====================  =========  =========  ==============================
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from converters.data import EvalSet
-from converters.precisions import BUDGETS
+from runtimes.precisions import BUDGETS
 
 
 @dataclass

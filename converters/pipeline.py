@@ -24,16 +24,16 @@ from converters.bundle import check_output, prepare_output, staged_bundle
 from converters.data import EvalSet, calibration_samples, validation_set
 from converters.onnx_export import DEFAULT_OPSET, check_opset, export_onnx, io_specs, model_opset
 from converters.parity import ParityReport
-from converters.precisions import CHOICES, STATIC_INT8, get
 from converters.sources import ModelSource, resolve_model
 from converters.validate import validate_onnx
 from edge_sdk import __version__
 from edge_sdk._io import atomic_write_text
 from edge_sdk.errors import EdgeSDKError, ParityError
 from runtimes.manifest import MANIFEST_NAME, Manifest, TensorSpec, artifact_dependencies, sha256_file
+from runtimes.precisions import CHOICES, STATIC_INT8, get
 from runtimes.recovery import WORK_PREFIX
 
-PRECISIONS = CHOICES  # from the precision table (converters.precisions), with "auto"
+PRECISIONS = CHOICES  # from the precision table (runtimes.precisions), with "auto"
 ARTIFACT = "model.onnx"
 
 

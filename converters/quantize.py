@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-from converters.precisions import CALIB_METHODS
 from edge_sdk._io import atomic_path
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.training.common import progress
+from runtimes.precisions import CALIB_METHODS
 
 # Entropy (KL) calibration searches thresholds over a histogram: ONNX Runtime's quantize_static builds it with
 # 128 bins and 128 quantized bins, which leaves exactly one candidate (the full range, i.e. MinMax's scales).
@@ -300,12 +300,12 @@ def build(
     exclude_nodes: Sequence[str] = (),
     show_progress: bool = True,
 ) -> dict[str, Any] | None:
-    """Write ``out_path`` in ``precision`` (a row of :mod:`converters.precisions`) from the FP32 export;
+    """Write ``out_path`` in ``precision`` (a row of :mod:`runtimes.precisions`) from the FP32 export;
     returns the calibration summary (None for fp32)."""
     import shutil
 
     from converters.onnx_export import check, slim
-    from converters.precisions import get
+    from runtimes.precisions import get
 
     p = get(precision)
     if p.build == "copy":

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from converters.precisions import TENSORRT  # the precision table: what TensorRT can build
 from edge_sdk.cli import checks
 from edge_sdk.cli.output import print_json
 from edge_sdk.errors import EdgeSDKError
+from runtimes.precisions import TENSORRT  # the precision table: what TensorRT can build
 
 HELP = "build a TensorRT engine from a bundle (on the device that will run it)"
 DESCRIPTION = """\
@@ -53,8 +53,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from converters.tensorrt_build import build_engine, check_bundle_precision
     from edge_sdk._io import atomic_write_text
+    from runtimes.engine_build import build_engine, check_bundle_precision
     from runtimes.manifest import MANIFEST_NAME, read_manifest, verified_artifact
 
     checks.number_in_range(args.max_batch, "--max-batch", 1, checks.MAX_BATCH)

@@ -33,7 +33,7 @@ examples:
 
 
 def add_parser(sub: Any) -> None:
-    from converters.precisions import CALIB_METHODS, STATIC_INT8
+    from runtimes.precisions import CALIB_METHODS, STATIC_INT8
 
     p = sub.add_parser("debug-quant", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

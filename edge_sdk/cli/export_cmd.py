@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from converters.precisions import CALIB_METHODS, CHOICES  # the precision table: torch-free, so --help stays light
 from edge_sdk.cli.output import print_json
 from edge_sdk.errors import EdgeSDKError, ParityError
+from runtimes.precisions import CALIB_METHODS, CHOICES  # the precision table: torch-free, so --help stays light
 
 PRECISION_CHOICES = list(CHOICES)
 

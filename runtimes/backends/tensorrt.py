@@ -48,7 +48,7 @@ def ensure_engine(
     bundle: Path, manifest: Manifest, *, rebuild: bool = True, log: Callable[[str], None] = print, **build: Any
 ) -> tuple[Path, dict[str, Any]]:
     """The bundle's engine, (re)built from its ONNX when missing or stale; returns (path, entry)."""
-    from converters.tensorrt_build import build_engine, check_bundle_precision, engine_key_matches
+    from runtimes.engine_build import build_engine, check_bundle_precision, engine_key_matches
 
     onnx_path = bundle / manifest.artifact
     engine_path = bundle / ENGINE_NAME
@@ -69,7 +69,7 @@ def ensure_engine(
     log(f"{bundle}: {reason}; building engine, may take minutes")
     entry = build_engine(onnx_path, engine_path, precision=manifest.precision, log=log, **build)
     manifest.engines = [e for e in manifest.engines if e.get("file") != ENGINE_NAME] + [entry]
-    from edge_sdk._io import atomic_write_text
+    from runtimes.atomic import atomic_write_text
 
     atomic_write_text(bundle / MANIFEST_NAME, manifest.dumps())
     return engine_path, entry

@@ -200,7 +200,7 @@ def test_precision_table_and_export_help_need_no_torch() -> None:
     from tests.conftest import run_python
 
     r = run_python("import sys; sys.modules['torch'] = None\n"
-                   "import converters.precisions, edge_sdk.cli.export_cmd, edge_sdk.cli.debug_quant_cmd\n"
+                   "import runtimes.precisions, edge_sdk.cli.export_cmd, edge_sdk.cli.debug_quant_cmd\n"
                    "from edge_sdk.cli.main import main\n"
                    "raise SystemExit(main(['export', '--help']))")
     assert r.returncode == 0 and "--strict" in r.stdout, r.stderr

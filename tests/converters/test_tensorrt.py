@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters.tensorrt_build import build_engine, engine_key_matches, trtexec_command
 from converters.tensorrt_check import check_tensorrt_compat
 from edge_sdk.errors import BackendUnavailableError, EdgeSDKError
+from runtimes.engine_build import build_engine, engine_key_matches, trtexec_command
 from tests.conftest import run_python
 
 onnx = pytest.importorskip("onnx")
@@ -277,7 +277,7 @@ def test_bad_arguments_are_refused() -> None:
 
 def test_modules_do_not_import_tensorrt_or_onnx_at_import() -> None:
     result = run_python(
-        "import sys; import converters.tensorrt_build, converters.tensorrt_check; "
+        "import sys; import runtimes.engine_build, converters.tensorrt_check; "
         "print(sorted(m for m in ('tensorrt', 'onnx', 'torch') if m in sys.modules))"
     )
     assert result.returncode == 0, result.stderr

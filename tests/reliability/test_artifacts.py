@@ -239,7 +239,7 @@ def test_engine_that_arrived_in_a_bundle_is_never_loaded(broken_bundle, tmp_path
     ],
 )
 def test_engine_key_decision(entry, trt, cap, ok, reason) -> None:
-    from converters.tensorrt_build import engine_key_matches
+    from runtimes.engine_build import engine_key_matches
 
     full = {"file": "model.engine", "source_sha256": "a" * 64, "tensorrt_version": "10.3.0",
             "compute_capability": "8.7", **entry}

@@ -1,7 +1,9 @@
 """The one precision table: every precision a bundle can have, how it is built, whether it needs
 calibration data, its accuracy budgets, and whether TensorRT can build an engine from it (and why not).
 
-Adding a precision touches this table (plus its builder in :mod:`converters.quantize`). Imports nothing
+It lives in the runtime (the lowest layer) because the device side reads it too: the TensorRT engine
+builder refuses precisions TensorRT cannot build, with the reason. Adding a precision touches this
+table (plus its builder in :mod:`converters.quantize`). Imports nothing
 heavy (no torch, no onnx), so the CLI's ``--help`` can read it.
 """
 
@@ -63,6 +65,6 @@ def get(name: str) -> Precision:
     try:
         return TABLE[name]
     except KeyError:
-        from edge_sdk.errors import EdgeSDKError
+        from runtimes.errors import EdgeSDKError
 
         raise EdgeSDKError(f"unknown precision {name!r}; choose one of {', '.join(CHOICES)}") from None

@@ -28,11 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from converters.precisions import NOT_FOR_TENSORRT, TENSORRT
-from edge_sdk._io import atomic_path
-from edge_sdk.errors import BackendUnavailableError, EdgeSDKError, ManifestError
+from runtimes.atomic import atomic_path
+from runtimes.errors import BackendUnavailableError, EdgeSDKError, ManifestError
 from runtimes.gpu import gpu_info
 from runtimes.manifest import sha256_file
+from runtimes.precisions import NOT_FOR_TENSORRT, TENSORRT
 
 if TYPE_CHECKING:
     import tensorrt as trt
