@@ -43,10 +43,19 @@ are used; a zero sum -> (1/3, 1/3).
 
 **EMLP input** (:func:`extract_features`): ``[DEF (9), single-frame statistics (6)]``, F = 15.
 
-**Input checks** (:class:`~edge_sdk.errors.InputError`, naming the frame): H x W x 3 uint16 / uint8 /
-float32 frames of one shape and dtype; finite levels ``0 <= black_level < white_level``, and for integer
-frames ``white_level`` within the dtype (a uint8 frame cannot hold 12-bit raw); and a short frame with
-more than :data:`SWAP_MARGIN` times the long frame's total signal is refused as a swapped pair.
+**Bayer mosaics** (``pattern="RGGB" | "BGGR" | "GRBG" | "GBRG"``, :data:`BAYER_PATTERNS`): a 2-D raw
+frame is first reduced to one RGB value per 2 x 2 CFA cell (:func:`bayer_cells`: R, the rounded mean of
+the two G sites, B; an odd last row/column is dropped), as ISP AWB statistics blocks do, and the
+H/2 x W/2 x 3 cell image goes through the statistics above. On synthetic test scenes of 640 x 360 and
+larger, mosaics sampled from the demosaiced frames give EMLP illuminants within
+:data:`BAYER_TOLERANCE_DEG` (mean 0.5, max 2.5 degrees) of the demosaiced frames' (tests/edge_sdk/test_bayer.py);
+smaller frames have fewer CFA cells per statistics block and differ more (mean ~0.65 degrees at 384 x 216).
+
+**Input checks** (:class:`~edge_sdk.errors.InputError`, naming the frame): H x W x 3 (or H x W with a
+Bayer ``pattern``) uint16 / uint8 / float32 frames of one shape and dtype; finite
+levels ``0 <= black_level < white_level``, and for integer frames ``white_level`` within the dtype
+(a uint8 frame cannot hold 12-bit raw); and a short frame with more than :data:`SWAP_MARGIN` times the
+long frame's total signal is refused as a swapped pair.
 
 Every output is finite for every finite input, and invariant to a global intensity scale of both
 frames as long as no pixel crosses the saturated or dark thresholds.
@@ -69,13 +78,25 @@ RIDGE = 1e-3
 N_DEF = 9
 N_SINGLE = 6
 N_FEATURES = N_DEF + N_SINGLE
+# position of R, G, G, B within the 2 x 2 CFA cell, as indices into the row-major cell (0, 1, 2, 3)
+BAYER_PATTERNS: dict[str, tuple[int, int, int, int]] = {
+    "RGGB": (0, 1, 2, 3),
+    "BGGR": (3, 1, 2, 0),
+    "GRBG": (1, 0, 3, 2),
+    "GBRG": (2, 0, 3, 1),
+}
+# Bayer vs demosaiced frames (640 x 360 and larger): mean / max angle between the EMLP illuminants over
+# synthetic test scenes (measured: mean 0.19-0.31, max 0.6-1.7 degrees per pattern on 30 scenes)
+BAYER_TOLERANCE_DEG = (0.5, 2.5)
 
 __all__ = [
+    "BAYER_PATTERNS",
     "GRID",
     "N_DEF",
     "N_FEATURES",
     "N_SINGLE",
     "awb_statistics",
+    "bayer_cells",
     "dual_exposure_feature",
     "extract_features",
     "extract_single_frame_features",
@@ -86,6 +107,11 @@ __all__ = [
 def _check_frame(name: str, frame: object) -> np.ndarray:
     if not isinstance(frame, np.ndarray):
         raise InputError(f"{name}: expected a numpy array H x W x 3, got {type(frame).__name__}")
+    if frame.ndim == 2:
+        raise InputError(
+            f"{name}: expected shape (H, W, 3), got {tuple(frame.shape)}: for a 2-D Bayer mosaic pass its "
+            f"CFA pattern (pattern={'/'.join(BAYER_PATTERNS)})"
+        )
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
         raise InputError(f"{name}: expected shape (H, W, 3), got {tuple(frame.shape)}")
     if frame.dtype not in (np.uint16, np.uint8, np.float32):
@@ -108,6 +134,46 @@ def _check_levels(white_level: float, black_level: float, frame: np.ndarray | No
             f"pass the raw frames as uint16, or white_level <= {top} for {frame.dtype} frames"
         )
     return w, b
+
+
+def _pattern(pattern: object) -> tuple[int, int, int, int]:
+    key = pattern.upper() if isinstance(pattern, str) else pattern
+    if key not in BAYER_PATTERNS:
+        raise InputError(
+            f"pattern: expected one of {', '.join(BAYER_PATTERNS)} (or None for H x W x 3), got {pattern!r}"
+        )
+    return BAYER_PATTERNS[key]  # type: ignore[index]
+
+
+def bayer_cells(mosaic: np.ndarray, pattern: str, name: str = "frame") -> np.ndarray:
+    """H/2 x W/2 x 3 (same dtype): per 2 x 2 CFA cell of a 2-D Bayer mosaic, (R, mean of the two G, B).
+
+    Integer frames keep their dtype (the G mean is rounded half up); an odd last row/column is dropped."""
+    order = _pattern(pattern)
+    if not isinstance(mosaic, np.ndarray) or mosaic.ndim != 2:
+        shape = tuple(mosaic.shape) if isinstance(mosaic, np.ndarray) else type(mosaic).__name__
+        raise InputError(f"{name}: a Bayer mosaic ({pattern}) must be a 2-D array H x W, got {shape}")
+    if mosaic.shape[0] < 2 or mosaic.shape[1] < 2:
+        raise InputError(f"{name}: a Bayer mosaic needs at least 2 x 2 pixels, got {tuple(mosaic.shape)}")
+    if mosaic.dtype not in (np.uint16, np.uint8, np.float32):
+        raise InputError(f"{name}: expected dtype uint16 (or uint8/float32), got {mosaic.dtype}")
+    if mosaic.dtype == np.float32 and not np.isfinite(mosaic).all():
+        raise InputError(f"{name}: expected finite values, got NaN or inf")
+    h, w = mosaic.shape[0] // 2 * 2, mosaic.shape[1] // 2 * 2
+    sites = [mosaic[i // 2 : h : 2, i % 2 : w : 2] for i in range(4)]
+    r, g1, g2, b = (sites[i] for i in order)
+    if mosaic.dtype == np.float32:
+        g = (g1 + g2) * np.float32(0.5)
+    else:
+        g = ((g1.astype(np.uint32) + g2 + 1) >> 1).astype(mosaic.dtype)
+    return cv2.merge([np.ascontiguousarray(c) for c in (r, g, b)])
+
+
+def _rgb(name: str, frame: object, pattern: str | None) -> np.ndarray:
+    """The H x W x 3 frame the statistics run on: ``frame`` itself, or its CFA cells for a Bayer pattern."""
+    if pattern is None:
+        return _check_frame(name, frame)
+    return bayer_cells(frame, pattern, name)  # type: ignore[arg-type]
 
 
 FINE_MIN = (640, 180)  # the halving chain stops before the fine grid would drop below this (w, h)
@@ -158,9 +224,11 @@ def _long_stats(long: np.ndarray, white: float, black: float) -> tuple[np.ndarra
     return _grid_means(fine, black), _grid_saturated(fine, white, black)
 
 
-def awb_statistics(frame: np.ndarray, *, white_level: float, black_level: float = 0) -> tuple[np.ndarray, np.ndarray]:
+def awb_statistics(
+    frame: np.ndarray, *, white_level: float, black_level: float = 0, pattern: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(means, sat)``: 36 x 64 x 3 black-subtracted block means and 36 x 64 saturated fractions."""
-    frame = _check_frame("frame", frame)
+    frame = _rgb("frame", frame, pattern)
     w, b = _check_levels(white_level, black_level, frame)
     return _long_stats(frame, w, b)
 
@@ -219,44 +287,59 @@ def _check_order(m_long: np.ndarray, m_short: np.ndarray, rng_: float) -> None:
         )
 
 
-def _check_pair(long: np.ndarray, short: np.ndarray) -> None:
-    _check_frame("long", long)
-    _check_frame("short", short)
+def _check_pair(long: np.ndarray, short: np.ndarray, pattern: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    if pattern is not None:
+        for name, f in (("long", long), ("short", short)):
+            if not isinstance(f, np.ndarray) or f.ndim != 2:
+                shape = tuple(f.shape) if isinstance(f, np.ndarray) else type(f).__name__
+                raise InputError(f"{name}: a Bayer mosaic ({pattern}) must be a 2-D array H x W, got {shape}")
+    else:
+        _check_frame("long", long)
+        _check_frame("short", short)
     if long.shape != short.shape:
         raise InputError(f"short: expected the same shape as long {tuple(long.shape)}, got {tuple(short.shape)}")
     if long.dtype != short.dtype:
         raise InputError(f"short: expected the same dtype as long ({long.dtype}), got {short.dtype}")
+    if pattern is None:
+        return long, short
+    return bayer_cells(long, pattern, "long"), bayer_cells(short, pattern, "short")
 
 
 def dual_exposure_feature(
-    long: np.ndarray, short: np.ndarray, *, white_level: float, black_level: float = 0
+    long: np.ndarray, short: np.ndarray, *, white_level: float, black_level: float = 0, pattern: str | None = None
 ) -> np.ndarray:
     """The 9 DEF values (``C - I`` row-major, float32) of a long/short frame pair; see the module doc."""
-    _check_pair(long, short)
+    long, short = _check_pair(long, short, pattern)
     w, b = _check_levels(white_level, black_level, long)
     m_long, m_short = _grid_means(_fine(long), b), _grid_means(_fine(short), b)
     _check_order(m_long, m_short, w - b)
     return _def_from_stats(m_long, m_short, w - b)
 
 
-def extract_single_frame_features(frame: np.ndarray, *, white_level: float, black_level: float = 0) -> np.ndarray:
+def extract_single_frame_features(
+    frame: np.ndarray, *, white_level: float, black_level: float = 0, pattern: str | None = None
+) -> np.ndarray:
     """6 float32 values: (r, g) of gray-world, max-RGB and brightest-5 % over valid cells of one frame."""
-    _check_frame("frame", frame)
+    frame = _rgb("frame", frame, pattern)
     w, b = _check_levels(white_level, black_level, frame)
     return _single_from_stats(*_long_stats(frame, w, b), w - b)
 
 
-def extract_features(long: np.ndarray, short: np.ndarray, *, white_level: float, black_level: float = 0) -> np.ndarray:
-    """The EMLP input, float32 (15,): ``[DEF (9), single-frame statistics of the long frame (6)]``."""
-    return features_and_usable_cells(long, short, white_level=white_level, black_level=black_level)[0]
+def extract_features(
+    long: np.ndarray, short: np.ndarray, *, white_level: float, black_level: float = 0, pattern: str | None = None
+) -> np.ndarray:
+    """The EMLP input, float32 (15,): ``[DEF (9), single-frame statistics of the long frame (6)]``.
+
+    ``pattern``: the frames are 2-D Bayer mosaics with this CFA layout (see the module doc)."""
+    return features_and_usable_cells(long, short, white_level=white_level, black_level=black_level, pattern=pattern)[0]
 
 
 def features_and_usable_cells(
-    long: np.ndarray, short: np.ndarray, *, white_level: float, black_level: float = 0
+    long: np.ndarray, short: np.ndarray, *, white_level: float, black_level: float = 0, pattern: str | None = None
 ) -> tuple[np.ndarray, int]:
     """:func:`extract_features` and the number of long-frame grid cells that are neither dark nor
     saturated (0: the single-frame statistics fell back to all cells and carry no information)."""
-    _check_pair(long, short)
+    long, short = _check_pair(long, short, pattern)
     w, b = _check_levels(white_level, black_level, long)
     m_long, sat = _long_stats(long, w, b)
     m_short = _grid_means(_fine(short), b)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,16 @@ Evaluate a model on the test split of its data.
   emlp         angular error in degrees (mean, median, tri-mean, best 25 %, worst 25 %) on the
                synthetic dual-exposure test split, beside a same-size MLP without the
                dual-exposure feature and four classical baselines (gray world, white patch,
-               shades of gray, gray edge)
+               shades of gray, gray edge); --sensor renders the test split through another
+               sensor's curves (white balance is learned per sensor: pass --weights trained for
+               it with `edge-sdk train emlp --sensor ...`; the shipped Nikon-trained EMLP is then
+               listed too, as emlp-shipped)
 
 examples:
   edge-sdk eval compact-cnn
   edge-sdk eval emlp --json
   edge-sdk eval emlp --plot cdf.png
+  edge-sdk eval emlp --sensor "Sigma SDMerill (NPL)" --weights emlp-sigma.safetensors
   edge-sdk eval compact-cnn --weights my-compact-cnn.safetensors --data ~/data/mnist
 """
 
@@ -37,6 +42,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--weights", type=Path, metavar="FILE",
                    help="evaluate these weights instead of the shipped ones (safetensors or state dict)")
     p.add_argument("--data", type=Path, metavar="DIR", help="classifier test data directory (IDX or CIFAR binary)")
+    p.add_argument("--sensor", metavar="NAME_OR_CSV",
+                   help="emlp: evaluate on test scenes rendered for this sensor, a colour-science camera name or "
+                        "a wavelength_nm,r,g,b CSV (default: Nikon 5100 (NPL), the shipped weights' sensor)")
     p.add_argument("--plot", type=Path, metavar="PNG", nargs="?", const=Path("emlp-angular-error-cdf.png"),
                    help="emlp: draw the angular-error CDF against the baselines (default file: "
                         "emlp-angular-error-cdf.png; needs matplotlib)")
@@ -57,27 +65,11 @@ def load_model(name: str, weights: Path | None) -> Any:
 def run(args: argparse.Namespace) -> int:
     spec = get_spec(args.name)
     checks.writable_file(args.plot, "--plot")
+    if args.sensor is not None and spec.task != "illuminant-estimation":
+        raise EdgeSDKError(f"--sensor applies to white balance (emlp), not {spec.name}")
     model = load_model(spec.name, args.weights)
     if spec.task == "illuminant-estimation":
-        from edge_sdk.awb.metrics import summarize
-        from edge_sdk.training.emlp import angular_errors
-
-        errors = angular_errors(model)
-        results: dict[str, Any] = {k: summarize(v) for k, v in errors.items()}
-        if args.plot:
-            from edge_sdk.plots import plot_error_cdf
-
-            plot_error_cdf(errors, args.plot, title="emlp vs baselines, synthetic dual-exposure test split")
-            if not args.json:
-                print(f"wrote {args.plot}")
-        if args.json:
-            print_json({"model": spec.name, "split": "test", "angular_error_deg": results})
-            return 0
-        keys = ["mean", "median", "trimean", "best25", "worst25"]
-        rows = [(m, *(f"{s[k]:.2f}" for k in keys)) for m, s in results.items()]
-        print(f"{spec.name}: angular error (degrees) on the synthetic dual-exposure test split")
-        print(format_table(["method", *keys], rows))
-        return 0
+        return _eval_white_balance(args, spec.name, model)
     if args.plot:
         raise EdgeSDKError("--plot draws the angular-error CDF of illuminant estimation (edge-sdk eval emlp --plot)")
     if spec.task == "classification":
@@ -94,3 +86,36 @@ def run(args: argparse.Namespace) -> int:
             print(f"{spec.name}: top-1 {100 * res['top1']:.2f} % on {dataset} test ({res['n']} images)")
         return 0
     raise EdgeSDKError(f"no evaluation defined for task {spec.task!r}")
+
+
+def _eval_white_balance(args: argparse.Namespace, name: str, model: Any) -> int:
+    from edge_sdk.awb.metrics import summarize
+    from edge_sdk.data.sensors import load_sensor, sensor_of_weights
+    from edge_sdk.training.emlp import angular_errors
+
+    sensor = load_sensor(args.sensor)
+    references = {}
+    if args.weights is not None and sensor != load_sensor(None):
+        references["emlp-shipped"] = create_model(name)  # the shipped (Nikon-trained) EMLP, for comparison
+    trained_for = sensor_of_weights(args.weights) if args.weights is not None else load_sensor(None).describe()
+    if trained_for["sha256"] and trained_for["sha256"] != sensor.sha256:
+        print(f"edge-sdk: note: the weights were trained for {trained_for['name']}, evaluated on {sensor.name}",
+              file=sys.stderr)
+    errors = angular_errors(model, sensor=sensor, references=references)
+    results: dict[str, Any] = {k: summarize(v) for k, v in errors.items()}
+    where = f"the synthetic dual-exposure test split, sensor {sensor.name}"
+    if args.plot:
+        from edge_sdk.plots import plot_error_cdf
+
+        plot_error_cdf(errors, args.plot, title=f"emlp vs baselines, {where}")
+        if not args.json:
+            print(f"wrote {args.plot}")
+    if args.json:
+        print_json({"model": name, "split": "test", "sensor": sensor.describe(), "trained_for": trained_for,
+                    "angular_error_deg": results})
+        return 0
+    keys = ["mean", "median", "trimean", "best25", "worst25"]
+    rows = [(m, *(f"{s[k]:.2f}" for k in keys)) for m, s in results.items()]
+    print(f"{name}: angular error (degrees) on {where} (weights trained for {trained_for['name']})")
+    print(format_table(["method", *keys], rows))
+    return 0

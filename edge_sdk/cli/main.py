@@ -32,7 +32,12 @@ from edge_sdk.cli import (
     validate_cmd,
 )
 from edge_sdk.cli.output import print_json
-from edge_sdk.errors import EdgeSDKError
+from edge_sdk.errors import EdgeSDKError, install_hint
+
+# module -> the extra that brings it (pyproject.toml); a missing one is a one-line hint, not "internal error"
+OPTIONAL_MODULES = {m: "host" for m in ("torch", "onnxscript", "onnxconverter_common", "safetensors", "colour",
+                                        "sklearn", "skimage")} | {"matplotlib": "plots", "tensorrt": "tensorrt",
+                                                                  "polygraphy": "tensorrt"}
 
 COMMANDS = (demo_cmd, run_cmd, models_cmd, train_cmd, eval_cmd, export_cmd, validate_cmd, build_cmd, doctor_cmd,
             benchmark_cmd, debug_quant_cmd)
@@ -166,6 +171,12 @@ def _main(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         return _fail(str(e), type(e).__name__, 1, _wants_json(args, argv), details=details)
     except KeyboardInterrupt:
         return _fail("interrupted", "KeyboardInterrupt", 130, _wants_json(args, argv), prefix="edge-sdk: ")
+    except ModuleNotFoundError as e:  # an optional extra this install lacks (the thin device install has no torch)
+        extra = OPTIONAL_MODULES.get((e.name or "").split(".")[0])
+        if extra is None or (args is not None and args.debug):
+            raise
+        return _fail(f"this command needs {e.name}, which is not installed here; install the {extra} extras: "
+                     f"{install_hint(extra)}", "MissingDependencyError", 1, _wants_json(args, argv))
     except MemoryError:
         if args is not None and args.debug:
             raise

@@ -29,6 +29,10 @@ Image formation, per scene (all deterministic from ``(split, seed)``):
    :data:`BLACK_LEVEL` = 64 DN added, rounded, clipped to ``[0, white_level]``, 12-bit
    (:data:`WHITE_LEVEL` = 4095). Frames are demosaiced linear raw RGB, ``uint16`` H x W x 3.
 
+The camera ``S`` and the levels are the ``sensor``'s (:mod:`edge_sdk.data.sensors`: a colour-science
+camera name or a curves CSV; default Nikon D5100, 12-bit, black 64, which the shipped weights use).
+The same seed under another sensor gives the same scene content, light and exposure draws.
+
 Ground truth: the camera RGB of the illuminant, ``S^T E`` (the raw colour of a perfect white
 reflector), unit L2 norm, float32 (3,).
 
@@ -48,6 +52,7 @@ import cv2
 import numpy as np
 
 from edge_sdk.data import spectra
+from edge_sdk.data.sensors import Sensor, load_sensor
 from edge_sdk.errors import DatasetError
 
 SPLITS = ("train", "val", "test")
@@ -91,11 +96,11 @@ def _bank_by_kind() -> dict[str, np.ndarray]:
     return {k: np.flatnonzero(kinds == k) for k, _ in _KIND_PROBS}
 
 
-@lru_cache(maxsize=1)
-def _renderers() -> tuple[np.ndarray, np.ndarray]:
+@lru_cache(maxsize=4)
+def _renderers(sensor: Sensor) -> tuple[np.ndarray, np.ndarray]:
     """Per bank illuminant: the (3, 3) photo matrix S^T diag(E) B and the white-reflector RGB S^T E."""
     bank = spectra.illuminant_bank().spectra  # (N, 31)
-    s, b = spectra.camera_sensitivities(), spectra.mallett_basis()
+    s, b = sensor.sensitivities, spectra.mallett_basis()
     mats = np.einsum("wc,nw,wk->nck", s, bank, b)
     whites = bank @ s
     return mats, whites
@@ -129,13 +134,16 @@ def _smooth_field(rng: np.random.Generator, height: int, width: int) -> np.ndarr
     return np.clip(field_ * ramp, 0.05, None)
 
 
-def generate_scene(seed: int, split: str = "train", height: int = 360, width: int = 640) -> DualExposureScene:
-    """One dual-exposure raw scene; the same ``(seed, split, height, width)`` gives the same arrays."""
+def generate_scene(
+    seed: int, split: str = "train", height: int = 360, width: int = 640, sensor: Sensor | str | None = None
+) -> DualExposureScene:
+    """One dual-exposure raw scene; the same ``(seed, split, height, width, sensor)`` gives the same arrays."""
     _check(split, height, width)
     eff = _effective_seed(split, seed)
+    sensor = load_sensor(sensor)
     rng = np.random.default_rng(eff)
     bank = spectra.illuminant_bank()
-    mats, whites = _renderers()
+    mats, whites = _renderers(sensor)
 
     # illuminant
     kind = _KIND_PROBS[int(rng.choice(len(_KIND_PROBS), p=[p for _, p in _KIND_PROBS]))][0]
@@ -169,7 +177,7 @@ def generate_scene(seed: int, split: str = "train", height: int = 360, width: in
     # ColorChecker patches with their measured spectra
     chart = spectra.reflectance_set(spectra.CHECKERS[split])
     n_patches = int(rng.integers(0, 5))
-    patch_rgb = (chart * bank.spectra[ill][None, :]) @ spectra.camera_sensitivities()  # (24, 3)
+    patch_rgb = (chart * bank.spectra[ill][None, :]) @ sensor.sensitivities  # (24, 3)
     for _ in range(n_patches):
         ph = max(2, int(height * rng.uniform(0.05, 0.2)))
         pw = max(2, int(width * rng.uniform(0.04, 0.12)))
@@ -196,7 +204,8 @@ def generate_scene(seed: int, split: str = "train", height: int = 360, width: in
         cv2.add(radiance, cv2.transform(blob, spec_rgb), dst=radiance)
 
     # exposure
-    full_range = WHITE_LEVEL - BLACK_LEVEL
+    white_level, black_level = sensor.white_level, sensor.black_level
+    full_range = white_level - black_level
     full_well = (full_range * rng.uniform(0.965, 1.0, size=3)).astype(np.float32)
     k_long = rng.uniform(0.6, 2.5) * float(full_well.min()) / p98
     ratio = float(np.exp(rng.uniform(math.log(4.0), math.log(16.0))))
@@ -217,8 +226,8 @@ def generate_scene(seed: int, split: str = "train", height: int = 360, width: in
         cv2.randn(z, 0.0, 1.0)  # type: ignore[call-overload]  # OpenCV scalars are not in the stubs
         noisy = cv2.add(cv2.multiply(sd, z), signal)
         # + black level, round to nearest, saturate to [0, 65535], then clip at the white level
-        raw = cv2.add(noisy, float(BLACK_LEVEL), dtype=cv2.CV_16U)  # type: ignore[call-overload]
-        raw = cv2.min(raw, WHITE_LEVEL)  # type: ignore[call-overload]
+        raw = cv2.add(noisy, float(black_level), dtype=cv2.CV_16U)  # type: ignore[call-overload]
+        raw = cv2.min(raw, white_level)  # type: ignore[call-overload]
         return np.ascontiguousarray(raw.reshape(height, width, 3))
 
     long = expose(k_long, int(noise_seeds[0]))
@@ -231,7 +240,8 @@ def generate_scene(seed: int, split: str = "train", height: int = 360, width: in
         "illuminant": bank.names[ill],
         "illuminant_kind": kind,
         "cct": float(bank.cct[ill]),
-        "camera": spectra.CAMERA,
+        "camera": sensor.name,
+        "sensor_sha256": sensor.sha256,
         "exposure_long": k_long,
         "gain": gain,
         "read_noise": read_noise,
@@ -243,28 +253,31 @@ def generate_scene(seed: int, split: str = "train", height: int = 360, width: in
     }
     for a in (long, short, gt):
         a.setflags(write=False)
-    return DualExposureScene(long, short, gt, ratio, WHITE_LEVEL, BLACK_LEVEL, meta)
+    return DualExposureScene(long, short, gt, ratio, white_level, black_level, meta)
 
 
 def iter_scenes(
-    split: str, start_seed: int = 0, height: int = 360, width: int = 640
+    split: str, start_seed: int = 0, height: int = 360, width: int = 640, sensor: Sensor | str | None = None
 ) -> Iterator[DualExposureScene]:
     """Scenes ``start_seed, start_seed + 1, ...`` of one split, forever (for a ``synthetic://`` camera)."""
     _check(split, height, width)
+    sensor = load_sensor(sensor)
     seed = start_seed
     while True:
-        yield generate_scene(seed % SEEDS_PER_SPLIT, split, height, width)
+        yield generate_scene(seed % SEEDS_PER_SPLIT, split, height, width, sensor)
         seed += 1
 
 
 @lru_cache(maxsize=8)
-def _feature_dataset(split: str, n: int, height: int, width: int, start_seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _feature_dataset(
+    split: str, n: int, height: int, width: int, start_seed: int, sensor: Sensor
+) -> tuple[np.ndarray, np.ndarray]:
     from edge_sdk.awb.features import extract_features
 
     xs = np.empty((n, 0), np.float32)
     rows, ys = [], np.empty((n, 3), np.float32)
     for i in range(n):
-        sc = generate_scene(start_seed + i, split, height, width)
+        sc = generate_scene(start_seed + i, split, height, width, sensor)
         rows.append(extract_features(sc.long, sc.short, white_level=sc.white_level, black_level=sc.black_level))
         ys[i] = sc.illuminant
     xs = np.stack(rows).astype(np.float32) if rows else xs
@@ -280,15 +293,16 @@ def make_feature_dataset(
     height: int = FEATURE_HEIGHT,
     width: int = FEATURE_WIDTH,
     start_seed: int = 0,
+    sensor: Sensor | str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(X, y)``: EMLP features (float32 n x F, see :func:`edge_sdk.awb.features.extract_features`) and
     unit-norm illuminants (float32 n x 3) of scenes ``start_seed .. start_seed + n - 1`` of a split.
 
     Rendered at a small size (default 108 x 192, 3x3 pixels per AWB-grid cell); results are cached
-    per process, so callers get fresh copies.
+    per process, so callers get fresh copies. ``sensor``: see :func:`generate_scene`.
     """
     _check(split, height, width)
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise DatasetError(f"dataset size n must be a positive int, got {n!r}")
-    x, y = _feature_dataset(split, int(n), int(height), int(width), int(start_seed))
+    x, y = _feature_dataset(split, int(n), int(height), int(width), int(start_seed), load_sensor(sensor))
     return x.copy(), y.copy()

@@ -4,7 +4,8 @@ Everything is resampled to one wavelength grid, :data:`WAVELENGTHS` (400-700 nm 
 31 samples: every dataset used here covers it), and cached as plain numpy arrays, so the generator
 itself never calls colour-science per scene.
 
-* Camera: ``colour.MSDS_CAMERA_SENSITIVITIES['Nikon 5100 (NPL)']`` (31 x 3, R G B).
+* Camera: ``colour.MSDS_CAMERA_SENSITIVITIES['Nikon 5100 (NPL)']`` (31 x 3, R G B) by default; any
+  other sensor's curves through :mod:`edge_sdk.data.sensors` (a colour-science name or a CSV file).
 * Illuminants (:func:`illuminant_bank`): CIE D series 4000-10000 K in 100 K steps, Planckian
   (blackbody) 2500-10000 K in 100 K steps, fluorescent FL1-FL12 and FL3.1-FL3.15, LED-B1..B5,
   LED-BH1, LED-RGB1, LED-V1, LED-V2. Each spectrum is normalised to a unit maximum.
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import DatasetError
+from edge_sdk.errors import DatasetError, install_hint
 
 WAVELENGTHS = np.arange(400.0, 701.0, 10.0)
 CAMERA = "Nikon 5100 (NPL)"
@@ -63,7 +64,7 @@ def _colour() -> Any:
     try:
         import colour
     except ImportError as e:  # pragma: no cover - host extra
-        raise DatasetError("the synthetic dual-exposure data needs colour-science: pip install 'edge-sdk[host]'") from e
+        raise DatasetError("the synthetic dual-exposure data needs colour-science: " + install_hint("host")) from e
     return colour
 
 
@@ -75,14 +76,28 @@ def _resample(values: np.ndarray, wavelengths: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(WAVELENGTHS, wavelengths, values[:, i]) for i in range(values.shape[1])], axis=1)
 
 
-@lru_cache(maxsize=1)
-def camera_sensitivities() -> np.ndarray:
-    """(31, 3) float64 camera spectral sensitivities (R, G, B), peak of the green channel = 1."""
-    colour = _colour()
-    msds = colour.MSDS_CAMERA_SENSITIVITIES[CAMERA]
-    s = _resample(msds.values, msds.wavelengths)
+def normalise_sensitivities(values: np.ndarray, wavelengths: np.ndarray) -> np.ndarray:
+    """(31, 3) float64: curves resampled onto :data:`WAVELENGTHS`, negatives clipped, green peak = 1."""
+    s = _resample(values, wavelengths)
     s = np.clip(s, 0.0, None)
     return s / s[:, 1].max()
+
+
+def camera_names() -> tuple[str, ...]:
+    """The camera sensitivity sets colour-science ships (``colour.MSDS_CAMERA_SENSITIVITIES``)."""
+    return tuple(_colour().MSDS_CAMERA_SENSITIVITIES.keys())
+
+
+@cache
+def camera_sensitivities(name: str = CAMERA) -> np.ndarray:
+    """(31, 3) float64 spectral sensitivities (R, G, B) of a colour-science camera, peak of the green channel = 1."""
+    colour = _colour()
+    if name not in colour.MSDS_CAMERA_SENSITIVITIES:
+        raise DatasetError(f"unknown camera {name!r}; colour-science has {', '.join(camera_names())}")
+    msds = colour.MSDS_CAMERA_SENSITIVITIES[name]
+    out = normalise_sensitivities(msds.values, msds.wavelengths)
+    out.setflags(write=False)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -170,7 +185,7 @@ def photo_linear_srgb(key: str) -> np.ndarray:
         else:
             raise DatasetError(f"unknown photo source {source!r} in {key!r}")
     except ImportError as e:  # pragma: no cover - host extra
-        raise DatasetError(f"photo {key!r} needs scikit-image and scikit-learn: pip install 'edge-sdk[host]'") from e
+        raise DatasetError(f"photo {key!r} needs scikit-image and scikit-learn: " + install_hint("host")) from e
     img = np.asarray(img)
     img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3]
     out = srgb_to_linear(img)

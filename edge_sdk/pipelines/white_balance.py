@@ -9,11 +9,20 @@ usable statistics (no long-frame cell that is neither dark nor saturated, and no
 distortion: all black, all saturated) or the model's output is not finite, the estimate falls
 back to gray world on the short exposure, and if that too is degenerate, to a neutral
 illuminant; ``result.fallback`` names what happened.
+
+Levels (black, white): explicit arguments, else the frame's metadata (a synthetic or raw camera source),
+else, for integer frames, the sensor recorded in the bundle's manifest (``preprocessing["sensor"]``,
+written at export from the weights' training sensor; :attr:`WhiteBalance.sensor`) when its white level
+fits the dtype, else the integer dtype's range with a :class:`RawLevelsWarning` (a 12-bit sensor in
+uint16 frames would get a 65535 white level and wrong gains). Float frames are taken as [0, 1].
+Bayer mosaics: pass ``pattern="RGGB"`` (or BGGR, GRBG, GBRG) with 2-D frames, or put ``"pattern"`` in
+the frame metadata; gains are then applied per CFA site.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +30,17 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.awb.baselines import gray_world
-from edge_sdk.awb.features import N_DEF, features_and_usable_cells
+from edge_sdk.awb.features import BAYER_PATTERNS, N_DEF, bayer_cells, features_and_usable_cells
 from edge_sdk.camera.frames import DualFrame, Source
 from edge_sdk.errors import InputError
 from edge_sdk.pipelines.timing import Timings
 from runtimes import Session, load
 
 NEUTRAL = np.full(3, 1 / np.sqrt(3), np.float32)
+
+
+class RawLevelsWarning(UserWarning):
+    """White balance fell back to the frame dtype's range for the raw levels."""
 
 
 @dataclass
@@ -38,6 +51,9 @@ class WhiteBalanceResult:
     timings: Timings
     fallback: str | None = None  # why the model's estimate was not used, or None
     frame: DualFrame | None = None
+    sensor: str | None = None  # the sensor the model was trained for (from the manifest), if recorded
+    levels: tuple[float, float] = (0.0, 0.0)  # (black, white) used, and where they came from:
+    levels_from: str = ""  # "argument" | "frame" | "manifest" | "dtype"
 
 
 def gains_from_illuminant(illuminant: np.ndarray) -> np.ndarray:
@@ -45,9 +61,26 @@ def gains_from_illuminant(illuminant: np.ndarray) -> np.ndarray:
     return (ill[1] / ill).astype(np.float32)
 
 
-def apply_gains(image: np.ndarray, gains: np.ndarray, white_level: float | None = None) -> np.ndarray:
-    """Multiply each channel by its gain, clipping to ``white_level`` (integer images keep their dtype)."""
-    out = image.astype(np.float32) * gains.reshape(1, 1, 3)
+def cfa_gains(pattern: str, gains: np.ndarray) -> np.ndarray:
+    """(2, 2) float32: the gain of each site of a 2 x 2 CFA cell of ``pattern``."""
+    r, g1, g2, b = BAYER_PATTERNS[pattern.upper()]
+    tile = np.empty(4, np.float32)
+    tile[[r, g1, g2, b]] = np.asarray(gains, np.float32)[[0, 1, 1, 2]]
+    return tile.reshape(2, 2)
+
+
+def apply_gains(
+    image: np.ndarray, gains: np.ndarray, white_level: float | None = None, pattern: str | None = None
+) -> np.ndarray:
+    """Multiply each channel by its gain, clipping to ``white_level`` (integer images keep their dtype).
+
+    With a Bayer ``pattern``, ``image`` is a 2-D mosaic and each CFA site gets its channel's gain."""
+    if pattern is not None:
+        h, w = image.shape
+        tile = np.tile(cfa_gains(pattern, gains), ((h + 1) // 2, (w + 1) // 2))[:h, :w]
+        out = image.astype(np.float32) * tile
+    else:
+        out = image.astype(np.float32) * gains.reshape(1, 1, 3)
     if np.issubdtype(image.dtype, np.integer):
         top = white_level if white_level is not None else np.iinfo(image.dtype).max
         return np.clip(out, 0, top).astype(image.dtype)
@@ -69,6 +102,7 @@ class WhiteBalance:
         n_in = self.session.inputs[0].shape[-1]
         if len(self.session.inputs) != 1 or n_in != 15:
             raise InputError(f"WhiteBalance needs an emlp bundle (15 features in), got inputs {self.session.inputs}")
+        self.sensor: dict[str, Any] | None = _manifest_sensor(getattr(self.session, "manifest", None))
 
     def __call__(
         self,
@@ -78,29 +112,58 @@ class WhiteBalance:
         black_level: float | None = None,
         correct: bool = True,
         timings: Timings | None = None,
+        pattern: str | None = None,
     ) -> WhiteBalanceResult:
         t = timings or Timings()
         frame = pair if isinstance(pair, DualFrame) else None
         long, short = (pair.long, pair.short) if isinstance(pair, DualFrame) else pair
         meta = frame.meta if frame is not None else {}
-        white = float(white_level if white_level is not None else meta.get("white_level", dtype_max(long)))
-        black = float(black_level if black_level is not None else meta.get("black_level", 0.0))
+        pattern = pattern if pattern is not None else meta.get("pattern")
+        (black, white), levels_from = self._levels(long, white_level, black_level, meta)
         fallback = None
         with t.stage("preprocess"):
-            feats, usable = features_and_usable_cells(long, short, white_level=white, black_level=black)
+            feats, usable = features_and_usable_cells(long, short, white_level=white, black_level=black,
+                                                      pattern=pattern)
         with t.stage("infer"):
             ill = self.session(feats[None].astype(np.float32))[0]
         with t.stage("postprocess"):
             no_stats = usable == 0 and float(np.abs(feats[:N_DEF]).max()) < 1e-6
             if no_stats or not np.isfinite(ill).all() or float(np.linalg.norm(ill)) < 1e-6:
                 fallback = "no usable statistics in the pair: gray world on the short exposure"
-                ill = gray_world(short, white_level=white, black_level=black)
+                cells = short if pattern is None else bayer_cells(short, pattern, "short")  # 2 x 2 CFA cells
+                ill = gray_world(cells, white_level=white, black_level=black)
                 if not np.isfinite(ill).all() or float(np.linalg.norm(ill)) < 1e-6:
                     fallback, ill = "degenerate frames: neutral illuminant", NEUTRAL
             ill = (ill / np.linalg.norm(ill)).astype(np.float32)
             gains = gains_from_illuminant(ill)
-            corrected = apply_gains(long, gains, white) if correct else None
-        return WhiteBalanceResult(ill, gains, corrected, t, fallback, frame)
+            corrected = apply_gains(long, gains, white, pattern) if correct else None
+        name = self.sensor["name"] if self.sensor else None
+        return WhiteBalanceResult(ill, gains, corrected, t, fallback, frame, name, (black, white), levels_from)
+
+    def _levels(
+        self, long: np.ndarray, white: float | None, black: float | None, meta: dict[str, Any]
+    ) -> tuple[tuple[float, float], str]:
+        """((black, white), source): arguments, else frame metadata, else the manifest's sensor, else the dtype."""
+        if white is not None:
+            return (float(black if black is not None else meta.get("black_level", 0.0)), float(white)), "argument"
+        if "white_level" in meta:
+            b = black if black is not None else meta.get("black_level", 0.0)
+            return (float(b), float(meta["white_level"])), "frame"
+        integer = isinstance(long, np.ndarray) and np.issubdtype(long.dtype, np.integer)
+        if not integer:  # float frames (or not an array: the feature checks say so) are taken as [0, 1]
+            return (float(black if black is not None else 0.0), 1.0), "dtype"
+        top = dtype_max(long)
+        if self.sensor is not None and self.sensor["white_level"] <= top:
+            b = black if black is not None else self.sensor["black_level"]
+            return (float(b), float(self.sensor["white_level"])), "manifest"
+        warnings.warn(
+            f"white balance: no raw levels given and the bundle records no sensor; using the {long.dtype} range "
+            f"(white level {top:g}). Pass white_level=/black_level= (a 12-bit sensor in uint16 frames: 4095), "
+            "or re-export the bundle so its manifest records the sensor",
+            RawLevelsWarning,
+            stacklevel=3,
+        )
+        return (float(black if black is not None else 0.0), top), "dtype"
 
     def stream(self, source: Source[DualFrame], **kwargs: Any) -> Iterator[WhiteBalanceResult]:
         """Read pairs from ``source`` until it ends; each result's timings include capture."""
@@ -111,6 +174,20 @@ class WhiteBalance:
             if pair is None:
                 return
             yield self(pair, timings=t, **kwargs)
+
+
+def _manifest_sensor(manifest: Any) -> dict[str, Any] | None:
+    """The manifest's ``preprocessing["sensor"]`` (name, curve hash, levels), checked; None if absent."""
+    entry = getattr(manifest, "preprocessing", {}).get("sensor") if manifest is not None else None
+    if entry is None:
+        return None
+    from edge_sdk.data.sensors import describe_entry
+    from edge_sdk.errors import EdgeSDKError
+
+    try:
+        return describe_entry(entry, "manifest preprocessing.sensor")
+    except EdgeSDKError as e:
+        raise InputError(f"{e}; re-export the bundle") from None
 
 
 def dtype_max(a: np.ndarray) -> float:

@@ -79,10 +79,8 @@ def train(
 
     seed_everything(seed)
     model = build("tiny", num_classes=10, in_channels=1)
-    steps_per_epoch = (len(x_tr) + BATCH_SIZE - 1) // BATCH_SIZE
     select_from = n_epochs - max(1, n_epochs // 3)  # first epoch index eligible for selection
     best: dict[str, object] = {"acc": -1.0, "epoch": -1, "state": None}
-    calls = [0]
 
     def select(epoch_done: int) -> None:
         acc = accuracy(model, x_va, y_va)
@@ -90,20 +88,18 @@ def train(
             best.update(acc=acc, epoch=epoch_done, state=copy.deepcopy(model.state_dict()))
 
     def forward(xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        # called once per batch by fit(); at an epoch boundary, score the epoch that just ended
-        step = calls[0]
-        calls[0] += 1
-        if step > 0 and step % steps_per_epoch == 0 and step // steps_per_epoch > select_from:
-            select(step // steps_per_epoch)
-            model.train()
         return model(random_affine(xb, gen))  # type: ignore[no-any-return]
+
+    def after_epoch(epoch: int, loss: float) -> None:  # score the eligible epochs; the last one is scored below
+        if select_from < epoch + 1 < n_epochs:
+            select(epoch + 1)
 
     t0 = time.perf_counter()
     with single_thread():
         loss = fit(
             model, x_tr, y_tr, epochs=n_epochs, lr=LR, batch_size=BATCH_SIZE, weight_decay=WEIGHT_DECAY,
             seed=seed, desc="care-tiny", show_progress=show_progress, forward=forward,
-            label_smoothing=LABEL_SMOOTHING,
+            label_smoothing=LABEL_SMOOTHING, after_epoch=after_epoch,
         )
         select(n_epochs)
     seconds = time.perf_counter() - t0

@@ -1,4 +1,8 @@
-"""Shared training utilities: seeding, progress bars, a supervised classifier loop, accuracy."""
+"""Shared training utilities: seeding, progress bars, the one training loop (:func:`run_epochs`), a
+supervised classifier recipe on it (:func:`fit`), accuracy.
+
+Every trainer (EMLP, compact-cnn's stages, care-tiny) runs :func:`run_epochs`; each keeps its own recipe
+(optimiser, schedule, loss, what happens before and after an epoch) through its arguments and hooks."""
 
 from __future__ import annotations
 
@@ -63,6 +67,51 @@ def accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch_size: i
     return correct / max(1, len(x))
 
 
+def run_epochs(
+    step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    gen: torch.Generator,
+    desc: str = "train",
+    show_progress: bool = True,
+    before_epoch: Callable[[], object] | None = None,
+    after_epoch: Callable[[int, float], None] | None = None,
+    min_batch: int = 1,
+) -> float:
+    """The training loop. Per epoch: ``before_epoch()``, a shuffle drawn from ``gen``, then per mini-batch
+    ``loss = step(xb, yb)``, zero_grad, backward, ``opt.step()``, ``sched.step()``; then
+    ``after_epoch(epoch, mean loss)``. Batches smaller than ``min_batch`` are skipped (BatchNorm cannot
+    train on one sample) unless the whole set is that small. Returns the last epoch's mean loss."""
+    import torch
+
+    last = float("nan")
+    for epoch in progress(range(epochs), desc, show_progress, total=epochs):
+        if before_epoch is not None:
+            before_epoch()
+        order = torch.randperm(len(x), generator=gen)
+        total, n = 0.0, 0
+        for i in range(0, len(x), batch_size):
+            idx = order[i : i + batch_size]
+            if len(idx) < min_batch <= len(x):
+                continue
+            loss = step(x[idx], y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+            n += len(idx)
+        last = total / max(1, n)
+        if after_epoch is not None:
+            after_epoch(epoch, last)
+    return last
+
+
 def fit(
     model: torch.nn.Module,
     x: np.ndarray,
@@ -79,11 +128,13 @@ def fit(
     show_progress: bool = True,
     forward: Callable[[torch.Tensor, torch.Generator], Any] | None = None,
     label_smoothing: float = 0.0,
+    after_epoch: Callable[[int, float], None] | None = None,
 ) -> float:
-    """AdamW + cosine schedule + cross-entropy. Returns the last epoch's mean loss.
+    """AdamW + one-cycle schedule + cross-entropy on :func:`run_epochs`. Returns the last epoch's mean loss.
 
     ``forward(xb, gen)`` overrides how a batch becomes logits (e.g. a dual-input model); by default
     it is ``model(augment(xb))``. Only ``params`` (default: all trainable) are optimised.
+    ``after_epoch(epoch, loss)`` runs after each epoch (the model is put back in train mode after it).
     """
     import torch
 
@@ -94,26 +145,15 @@ def fit(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, steps), pct_start=0.15)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    last = float("nan")
-    for epoch in progress(range(epochs), desc, show_progress, total=epochs):
-        model.train()
-        order = torch.randperm(len(xt), generator=gen)
-        total, n = 0.0, 0
-        for i in range(0, len(xt), batch_size):
-            idx = order[i : i + batch_size]
-            xb, yb = xt[idx], yt[idx]
-            if forward is not None:
-                logits = forward(xb, gen)
-            else:
-                logits = model(augment(xb, gen) if augment is not None else xb)
-            loss = loss_fn(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-            n += len(idx)
-        last = total / max(1, n)
-        del epoch
+
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        if forward is not None:
+            logits = forward(xb, gen)
+        else:
+            logits = model(augment(xb, gen) if augment is not None else xb)
+        return loss_fn(logits, yb)  # type: ignore[no-any-return]
+
+    last = run_epochs(step, opt, sched, xt, yt, epochs=epochs, batch_size=batch_size, gen=gen, desc=desc,
+                      show_progress=show_progress, before_epoch=model.train, after_epoch=after_epoch)
     model.eval()
     return last

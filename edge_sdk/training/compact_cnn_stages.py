@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edge_sdk.training.augment import random_affine
-from edge_sdk.training.common import progress
+from edge_sdk.training.common import run_epochs
 from edge_sdk.zoo.compact_cnn import CompactCNN
 
 
@@ -99,35 +99,21 @@ def _epochs(
     gen: torch.Generator,
     desc: str,
     show_progress: bool,
-    before_epoch: Callable[[], None],
+    before_epoch: Callable[[], object],
     after_epoch: Callable[[int, float], None] | None = None,
 ) -> float:
-    """AdamW + one-cycle over ``epochs``; ``step(xb, yb)`` returns the loss. Returns the last mean loss."""
+    """AdamW + one-cycle over ``epochs`` on :func:`~edge_sdk.training.common.run_epochs` (channels-last
+    batches; batches of one skipped for BatchNorm); ``step(xb, yb)`` returns the loss. Returns the last mean loss."""
     trainable = [p for p in params if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, steps), pct_start=0.15)
     xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64))
-    last = float("nan")
-    for epoch in progress(range(epochs), desc, show_progress, total=epochs):
-        before_epoch()
-        order = torch.randperm(len(xt), generator=gen)
-        total, n = 0.0, 0
-        for i in range(0, len(xt), batch_size):
-            idx = order[i : i + batch_size]
-            if len(idx) < 2 and len(xt) >= 2:  # BatchNorm cannot train on a batch of one
-                continue
-            loss = step(xt[idx].contiguous(memory_format=torch.channels_last), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-            n += len(idx)
-        last = total / max(1, n)
-        if after_epoch is not None:
-            after_epoch(epoch, last)
-    return last
+    return run_epochs(
+        lambda xb, yb: step(xb.contiguous(memory_format=torch.channels_last), yb), opt, sched, xt, yt,
+        epochs=epochs, batch_size=batch_size, gen=gen, desc=desc, show_progress=show_progress,
+        before_epoch=before_epoch, after_epoch=after_epoch, min_batch=2,
+    )
 
 
 def predict(fn: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray, batch_size: int = 512) -> torch.Tensor:

@@ -9,6 +9,12 @@ epoch with the lowest val mean angular error is kept.
 The no-DEF comparison model (``mlp-no-def``) is trained by the very same recipe and data, on the 6
 single-frame statistics only, with a hidden width giving the same parameter count (6-38-3 = 383 vs
 EMLP's 15-20-3 = 383).
+
+Per sensor: ``sensor`` (a colour-science camera name, a curves CSV or a
+:class:`~edge_sdk.data.sensors.Sensor`) renders the same synthetic scenes through that sensor's curves
+and levels; the weights file's metadata records the sensor (``"sensor"``: JSON of name, curve hash,
+levels), and the export puts it in the manifest. ``data`` trains on captured pairs instead
+(:mod:`edge_sdk.data.captured_pairs`: a folder with ``pairs.csv``) or on an ``.npz`` of features.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,8 +30,9 @@ from edge_sdk.awb.baselines import BASELINES
 from edge_sdk.awb.features import N_DEF, N_FEATURES, N_SINGLE
 from edge_sdk.awb.metrics import angular_error_deg, summarize
 from edge_sdk.data.dual_exposure import FEATURE_HEIGHT, FEATURE_WIDTH, generate_scene, make_feature_dataset
+from edge_sdk.data.sensors import Sensor, load_sensor
 from edge_sdk.errors import DatasetError
-from edge_sdk.training.common import progress, seed_everything, single_thread
+from edge_sdk.training.common import progress, run_epochs, seed_everything, single_thread
 
 if TYPE_CHECKING:
     import torch
@@ -108,23 +115,18 @@ def _fit(
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
     steps_per_epoch = (len(xt) + BATCH - 1) // BATCH
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps_per_epoch))
-    best, best_state = float("inf"), {k: v.clone() for k, v in model.state_dict().items()}
-    for _ in progress(range(epochs), desc, show_progress, total=epochs):
-        model.train()
-        order = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), BATCH):
-            idx = order[i : i + BATCH]
-            loss = _angular_loss(model(xt[idx]), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+    best: dict[str, Any] = {"val": float("inf"), "state": {k: v.clone() for k, v in model.state_dict().items()}}
+
+    def keep_best(epoch: int, loss: float) -> None:  # the epoch with the lowest val angular error is kept
         model.eval()
         with torch.inference_mode():
             val = float(_angular_loss(model(xvt), yvt))
-        if val < best:
-            best, best_state = val, {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+        if val < best["val"]:
+            best.update(val=val, state={k: v.clone() for k, v in model.state_dict().items()})
+
+    run_epochs(lambda xb, yb: _angular_loss(model(xb), yb), opt, sched, xt, yt, epochs=epochs, batch_size=BATCH,
+               gen=gen, desc=desc, show_progress=show_progress, before_epoch=model.train, after_epoch=keep_best)
+    model.load_state_dict(best["state"])
     model.fold_standardisation(torch.from_numpy(mean), torch.from_numpy(std))  # type: ignore[operator]
     model.eval()
     return model, summarize(angular_error_deg(predict(model, xv), yv))
@@ -143,14 +145,28 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _data(data: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+SensorLike = Sensor | str | Path | None
+Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, dict[str, object]]
+
+
+def _data(data: Path | None, sensor: SensorLike, n_train: int, n_val: int) -> Data:
+    """(x, y, x_val, y_val, source, sensor entry) for synthetic scenes, a captured-pairs folder or an .npz."""
     if data is None:
-        x, y = make_feature_dataset("train", N_TRAIN)
-        xv, yv = make_feature_dataset("val", N_VAL)
-        return x, y, xv, yv, "synthetic-dual-exposure"
-    x, y = _load_npz(Path(data))
-    n_val = max(1, len(x) // 10)  # the last 10 % validates
-    return x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:], str(data)
+        sens = load_sensor(sensor)
+        x, y = make_feature_dataset("train", n_train, sensor=sens)
+        xv, yv = make_feature_dataset("val", n_val, sensor=sens)
+        return x, y, xv, yv, "synthetic-dual-exposure", sens.describe()
+    data = Path(data)
+    base = load_sensor(sensor).describe() if sensor is not None else None
+    if data.is_dir():
+        from edge_sdk.data.captured_pairs import load_captured_pairs
+
+        pairs = load_captured_pairs(data, base)
+        tr, va = ~pairs.is_val, pairs.is_val
+        return pairs.x[tr], pairs.y[tr], pairs.x[va], pairs.y[va], f"captured-pairs:{data}", pairs.sensor
+    x, y = _load_npz(data)
+    n_v = max(1, len(x) // 10)  # the last 10 % validates
+    return x[:-n_v], y[:-n_v], x[-n_v:], y[-n_v:], str(data), base or load_sensor(None).describe()
 
 
 def train(
@@ -160,14 +176,22 @@ def train(
     data: Path | None = None,
     epochs: int | None = None,
     show_progress: bool = True,
+    sensor: SensorLike = None,
+    n_train: int = N_TRAIN,
+    n_val: int = N_VAL,
 ) -> dict[str, float]:
-    """Train EMLP (synthetic train/val splits, or ``data``: an .npz with ``X``, ``y``; its last 10 %
-    validates) and save it as safetensors at ``out``. Returns val metrics and timings."""
+    """Train EMLP and save it as safetensors at ``out``; returns val metrics and timings.
+
+    Data: the synthetic train/val splits (``n_train`` / ``n_val`` scenes) rendered for ``sensor``
+    (default: the shipped Nikon D5100), or ``data``: a captured-pairs folder
+    (:mod:`edge_sdk.data.captured_pairs`) or an .npz with ``X``, ``y`` (its last 10 % validates)."""
+    import json
+
     from edge_sdk.zoo.emlp import param_count
     from edge_sdk.zoo.weights import save_weights
 
     t0 = time.perf_counter()
-    x, y, xv, yv, source = _data(data)
+    x, y, xv, yv, source, sensor_entry = _data(data, sensor, n_train, n_val)
     t_data = time.perf_counter() - t0
     n_epochs = EPOCHS if epochs is None else int(epochs)
     model, val = fit_mlp(x, y, xv, yv, hidden=HIDDEN, seed=seed, epochs=n_epochs, show_progress=show_progress)
@@ -178,34 +202,40 @@ def train(
          "n_train": float(len(x)), "n_val": float(len(xv))}
     )
     recipe = RECIPE if epochs is None else RECIPE.replace(f"{EPOCHS} epochs", f"{n_epochs} epochs")
-    meta = {"seed": str(seed), "recipe": recipe, "data": source, "features": "edge_sdk.awb.features:extract_features"}
+    recipe = recipe.replace(f"train {N_TRAIN} / val {N_VAL}", f"train {len(x)} / val {len(xv)}")
+    meta = {"seed": str(seed), "recipe": recipe, "data": source, "features": "edge_sdk.awb.features:extract_features",
+            "sensor": json.dumps(sensor_entry, sort_keys=True)}
     meta.update({k: f"{v:.4f}" for k, v in metrics.items()})
     save_weights(model, out, metadata=meta)
     return metrics
 
 
 @lru_cache(maxsize=4)
-def _test_set(n_test: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Test-split features, ground truth and every baseline's estimates (on the long frame)."""
+def _test_set(
+    n_test: int, height: int, width: int, sensor: Sensor
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Test-split features, ground truth and every baseline's estimates (on the long frame), for ``sensor``."""
     from edge_sdk.awb.features import extract_features
 
     x = np.empty((n_test, N_FEATURES), np.float32)
     y = np.empty((n_test, 3), np.float32)
     est = {k: np.empty((n_test, 3), np.float32) for k in BASELINES}
     for i in range(n_test):
-        sc = generate_scene(i, "test", height, width)
-        lv = {"white_level": sc.white_level, "black_level": sc.black_level}
-        x[i] = extract_features(sc.long, sc.short, **lv)
+        sc = generate_scene(i, "test", height, width, sensor)
+        lv: dict[str, float] = {"white_level": sc.white_level, "black_level": sc.black_level}
+        x[i] = extract_features(sc.long, sc.short, white_level=sc.white_level, black_level=sc.black_level)
         y[i] = sc.illuminant
         for k, fn in BASELINES.items():
             est[k][i] = fn(sc.long, **lv)
     return x, y, est
 
 
-def train_no_def(seed: int = 0, epochs: int = EPOCHS) -> torch.nn.Module:
+def train_no_def(
+    seed: int = 0, epochs: int = EPOCHS, sensor: SensorLike = None, n_train: int = N_TRAIN, n_val: int = N_VAL
+) -> torch.nn.Module:
     """The same-size MLP on the 6 single-frame statistics only, by the same recipe and data as EMLP."""
-    x, y = make_feature_dataset("train", N_TRAIN)
-    xv, yv = make_feature_dataset("val", N_VAL)
+    x, y = make_feature_dataset("train", n_train, sensor=load_sensor(sensor))
+    xv, yv = make_feature_dataset("val", n_val, sensor=load_sensor(sensor))
     sl = slice(N_DEF, N_DEF + N_SINGLE)
     model, _ = fit_mlp(x[:, sl], y, xv[:, sl], yv, hidden=HIDDEN_NO_DEF, seed=seed, epochs=epochs, desc="no-def")
     return model
@@ -218,18 +248,24 @@ def angular_errors(
     seed: int = 0,
     show_progress: bool = False,
     no_def_model: torch.nn.Module | None = None,
+    sensor: SensorLike = None,
+    references: dict[str, torch.nn.Module] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-scene angular errors (degrees) on test scenes 0..n_test-1: "emlp" (the shipped model unless
-    ``model``), "mlp-no-def" (trained here with ``seed`` unless given), and the four baselines on the
-    long frame."""
+    """Per-scene angular errors (degrees) on test scenes 0..n_test-1 rendered for ``sensor`` (default: the
+    shipped one): "emlp" (the shipped model unless ``model``), "mlp-no-def" (trained here with ``seed``
+    for that sensor unless given), ``references`` (more EMLPs by name, e.g. one trained for another sensor)
+    and the four baselines on the long frame."""
     if model is None:
         from edge_sdk.zoo import create_model
 
         model = create_model("emlp")
-    x, y, est = _test_set(int(n_test), FEATURE_HEIGHT, FEATURE_WIDTH)
+    sens = load_sensor(sensor)
+    x, y, est = _test_set(int(n_test), FEATURE_HEIGHT, FEATURE_WIDTH, sens)
     errors: dict[str, np.ndarray] = {"emlp": angular_error_deg(predict(model, x), y)}
+    for name, ref in (references or {}).items():
+        errors[name] = angular_error_deg(predict(ref, x), y)
     if no_def_model is None:
-        no_def_model = train_no_def(seed)
+        no_def_model = train_no_def(seed, sensor=sens)
     errors["mlp-no-def"] = angular_error_deg(predict(no_def_model, x[:, N_DEF:]), y)
     for k in progress(BASELINES, "baselines", show_progress, total=len(BASELINES)):
         errors[k] = angular_error_deg(est[k], y)
@@ -243,7 +279,9 @@ def evaluate(
     seed: int = 0,
     show_progress: bool = False,
     no_def_model: torch.nn.Module | None = None,
+    sensor: SensorLike = None,
 ) -> dict[str, dict[str, float]]:
     """``{method: summary}`` of :func:`angular_errors` (mean, median, tri-mean, best/worst 25 %)."""
-    errors = angular_errors(model, n_test=n_test, seed=seed, show_progress=show_progress, no_def_model=no_def_model)
+    errors = angular_errors(model, n_test=n_test, seed=seed, show_progress=show_progress, no_def_model=no_def_model,
+                            sensor=sensor)
     return {k: summarize(v) for k, v in errors.items()}
