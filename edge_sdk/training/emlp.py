@@ -188,7 +188,7 @@ def train(
     import json
 
     from edge_sdk.zoo.emlp import param_count
-    from edge_sdk.zoo.weights import save_weights
+    from edge_sdk.zoo.weights import library_versions, save_weights
 
     t0 = time.perf_counter()
     x, y, xv, yv, source, sensor_entry = _data(data, sensor, n_train, n_val)
@@ -204,7 +204,7 @@ def train(
     recipe = RECIPE if epochs is None else RECIPE.replace(f"{EPOCHS} epochs", f"{n_epochs} epochs")
     recipe = recipe.replace(f"train {N_TRAIN} / val {N_VAL}", f"train {len(x)} / val {len(xv)}")
     meta = {"seed": str(seed), "recipe": recipe, "data": source, "features": "edge_sdk.awb.features:extract_features",
-            "sensor": json.dumps(sensor_entry, sort_keys=True)}
+            "sensor": json.dumps(sensor_entry, sort_keys=True), "versions": json.dumps(library_versions())}
     meta.update({k: f"{v:.4f}" for k, v in metrics.items()})
     save_weights(model, out, metadata=meta)
     return metrics

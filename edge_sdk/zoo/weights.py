@@ -15,6 +15,23 @@ if TYPE_CHECKING:
 _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"PK\x03\x04")
 
 
+REPRODUCIBILITY_PACKAGES = ("torch", "numpy", "scipy", "colour-science", "opencv-python-headless", "scikit-learn",
+                            "safetensors")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of what training depends on: the same seed gives the same weights only with these."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in REPRODUCIBILITY_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def save_weights(model: torch.nn.Module, path: str | os.PathLike[str], metadata: dict[str, str] | None = None) -> Path:
     """Write ``model.state_dict()`` as safetensors (contiguous CPU tensors), atomically."""
     from safetensors.torch import save_file

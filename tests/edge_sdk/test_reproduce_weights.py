@@ -6,10 +6,14 @@ runs (test_compact_cnn.py, test_care.py); this test holds the full emlp recipe t
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file
 
 from edge_sdk import get_spec
+from edge_sdk.zoo.weights import library_versions
 
 
 def test_train_emlp_reproduces_shipped_weights(cli, tmp_path) -> None:
@@ -19,5 +23,8 @@ def test_train_emlp_reproduces_shipped_weights(cli, tmp_path) -> None:
     assert r.json()["metrics"]
     ours, shipped = load_file(str(out)), load_file(str(get_spec("emlp").weights_path))
     assert ours.keys() == shipped.keys()
-    for k in ours:
-        np.testing.assert_array_equal(ours[k], shipped[k], err_msg=k)
+    with safe_open(str(get_spec("emlp").weights_path), "np") as f:
+        recorded = json.loads((f.metadata() or {}).get("versions", "{}"))
+    drift = {k: (v, library_versions().get(k)) for k, v in recorded.items() if library_versions().get(k) != v}
+    for k in ours:  # on failure, name the libraries whose versions differ from the ones that made the file
+        np.testing.assert_array_equal(ours[k], shipped[k], err_msg=f"{k}; library versions (shipped, here): {drift}")
