@@ -150,6 +150,8 @@ def export(
                 else:
                     summary, report, mixed = found
         log(report.summary())
+        if summary is not None and precision in STATIC_INT8:
+            summary.setdefault("data", _calibration_name(calibration, src))
         if mixed is not None:
             from converters.mixed_precision import summary_line
 
@@ -217,3 +219,12 @@ def make_manifest(src: ModelSource, artifact: Path, precision: str, opset: int, 
         extra={"source": src.source, "input_shape": list(src.input_shape), "validation_data": evalset.name},
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _calibration_name(calibration: Any, src: ModelSource) -> str:
+    """What calibrated the model, in words for the manifest and report.md."""
+    if isinstance(calibration, np.ndarray):
+        return f"an array given to converters.export ({len(calibration)} samples)"
+    if calibration:
+        return str(calibration)
+    return f"{src.zoo_name}'s own training data" if src.zoo_name else "generated samples"

@@ -27,18 +27,22 @@ def render_report(m: Manifest, artifact: Path) -> str:
         met = p["metric"]
         verdict = "pass" if p["passed"] else ("**overridden** (--allow-accuracy-loss)" if p["override"] else "FAIL")
         lines += [
-            f"Data: {p['dataset']} ({p['samples']} samples). Budget: {p['budget']['rule']}. Verdict: {verdict}.",
+            f"Validated on: {p['dataset']} ({p['samples']} held-out samples). Budget: {p['budget']['rule']}. "
+            f"Verdict: {verdict}.",
             "",
-            "| output | max abs | mean abs | cosine | argmax agreement |",
+            "| output | SQNR (dB) | max abs | mean abs | argmax agreement |",
             "|---|---|---|---|---|",
         ]
         for name, s in p["outputs"].items():
             agree = f"{100 * s['argmax_agreement']:.2f} %" if "argmax_agreement" in s else "—"
-            lines.append(f"| {name} | {s['max_abs']:.3g} | {s['mean_abs']:.3g} | {s['cosine']:.6f} | {agree} |")
+            sqnr = f"{s['sqnr_db']:.1f}" if s.get("sqnr_db") is not None else "—"
+            lines.append(f"| {name} | {sqnr} | {s['max_abs']:.3g} | {s['mean_abs']:.3g} | {agree} |")
         lines += ["", f"Task metric `{met['name']}`: reference {met['reference']:.4g}, candidate "
                       f"{met['candidate']:.4g}, Δ {met['delta']:+.4g} {met['unit']}."]
     if m.calibration:
         lines += ["", "## Calibration", ""] + [f"- {k}: {v}" for k, v in m.calibration.items()]
+        if "data" not in m.calibration:
+            lines.append("- data: not recorded")
     mixed = m.extra.get("mixed_precision")
     if isinstance(mixed, dict):
         lines += _mixed(mixed)

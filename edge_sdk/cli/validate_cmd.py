@@ -11,7 +11,7 @@ from edge_sdk.cli.output import format_table, print_json
 HELP = "check a bundle against PyTorch FP32 (or its TensorRT compatibility)"
 DESCRIPTION = """\
 Re-run a bundle in ONNX Runtime and its PyTorch FP32 source on validation data and report,
-per output, max/mean absolute error, cosine similarity, argmax agreement, and the task metric
+per output, SQNR, max/mean absolute error, argmax agreement, and the task metric
 (top-1 delta for classifiers, mean angular-error delta for emlp) against the budget.
 Exit status 1 when the budget is broken.
 
@@ -59,11 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.to_json())
     else:
-        rows = [(name, f"{s['max_abs']:.3g}", f"{s['mean_abs']:.3g}", f"{s['cosine']:.6f}",
+        rows = [(name, f"{s['max_abs']:.3g}", f"{s['mean_abs']:.3g}",
+                 f"{s['sqnr_db']:.1f}" if s.get("sqnr_db") is not None else "-",
                  f"{100 * s['argmax_agreement']:.2f} %" if "argmax_agreement" in s else "-")
                 for name, s in report.outputs.items()]
         print(f"{args.bundle}: {report.dataset}, {report.samples} samples")
-        print(format_table(["output", "max abs", "mean abs", "cosine", "argmax agree"], rows))
+        print(format_table(["output", "max abs", "mean abs", "SQNR dB", "argmax agree"], rows))
         print(report.summary())
         for f in report.failures:
             print(f"  FAIL {f}")

@@ -64,6 +64,10 @@ def test_conversion_report_states_the_measured_parity(zoo_bundle) -> None:
     size_kib = (bundle / "model.onnx").stat().st_size / 1024
     assert report.startswith("# compact-cnn — int8")
     assert f"({size_kib:.1f} KiB" in report and m["artifact_sha256"][:16] in report
-    assert "## Parity against PyTorch FP32" in report and "digits-28/test (360 samples)" in report
+    assert "## Parity against PyTorch FP32" in report
+    assert "Validated on: digits-28/test (360 held-out samples)" in report
     assert f"reference {m['parity']['metric']['reference']:.4g}" in report
     assert "## Calibration" in report and "- method: minmax" in report
+    assert "- data: compact-cnn's own training data" in report  # what calibrated it, beside what validated it
+    sqnr = m["parity"]["outputs"]["output"]["sqnr_db"]  # per-output SQNR, not the cosine (issue #19)
+    assert "| output | SQNR (dB) |" in report and f"| output | {sqnr:.1f} |" in report and "cosine" not in report
