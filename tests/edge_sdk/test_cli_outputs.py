@@ -86,10 +86,10 @@ def test_dir_sink_names_stay_inside_and_unique(tmp_path: Path) -> None:
     img = np.zeros((4, 4, 3), np.uint8)
     with open_sink(f"dir://{tmp_path}/out/") as sink:
         sink.write(img, name="../../escape.jpg")
-        sink.write(img, name="a/escape.png")  # same stem again: numbered, not overwritten
+        sink.write(img, name="a/escape.png")  # same stem again: a free name, not overwritten
         sink.write(img, name=".hidden")
         sink.write(img)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["000002.png", "000003.png", "escape-000001.png",
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["000002.png", "000003.png", "escape-1.png",
                                                                      "escape.png"]
     assert not (tmp_path / "escape.png").exists()
 
