@@ -183,9 +183,9 @@ def test_debug_quant_cli_on_bundle(zoo_bundle, cli, tmp_path: Path) -> None:
 def test_precision_table_is_the_one_source() -> None:
     from converters import parity, pipeline
     from edge_sdk.cli import build_cmd, export_cmd
+    from edge_sdk.cli.main import build_parser
     from runtimes import engine_build as tensorrt_build
     from runtimes import precisions
-    from edge_sdk.cli.main import build_parser
 
     assert list(pipeline.PRECISIONS) == export_cmd.PRECISION_CHOICES == [*precisions.TABLE, "auto"]
     for task in parity.BUDGETS.values():
