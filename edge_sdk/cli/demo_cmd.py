@@ -10,7 +10,7 @@ from typing import Any
 from edge_sdk.cli import checks
 from edge_sdk.cli.output import print_json
 
-HELP = "convert the shipped models and run them on synthetic cameras (up to 4 minutes on 2 CPU cores)"
+HELP = "convert the shipped models and run them on synthetic cameras (about a minute on 2 CPU cores)"
 DESCRIPTION = """\
 The main job, with no arguments: converts emlp, compact-cnn and care-tiny to FP32 and INT8
 bundles (each validated against PyTorch within its accuracy budget), runs white balance on a
@@ -22,8 +22,8 @@ camera stream, and prints a summary table. It writes to the output directory:
   white_balance_before_after.png  the first frame, before | after
   report.json                     every number in the summary, and more
 
-It takes up to 4 minutes on a 2-core CPU machine (measured: 222 s wall, 77 s of CPU time, on a
-shared 2-core box), less with more cores; report.json records the time it took.
+It takes about a minute on a 2-core CPU machine (measured: 60 s wall on an idle 2-core box; up to
+4 minutes when other jobs share the cores); report.json records the time it took.
 
 examples:
   edge-sdk demo
