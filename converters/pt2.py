@@ -26,7 +26,6 @@ import io
 import json
 import keyword
 import operator
-import os
 import re
 import tokenize
 import zipfile
@@ -35,6 +34,7 @@ from typing import Any
 
 import torch
 
+from converters.sources import env_limit
 from edge_sdk.errors import WeightsError
 
 RESAVE = "re-save it with torch.export.save from a program of plain tensors"
@@ -76,8 +76,7 @@ MAX_PT2_BYTES = 4 << 30  # all entries unpacked, and the file itself: bounded be
 
 def max_bytes() -> int:
     """``EDGE_SDK_MAX_PT2_BYTES`` if set (the user's own environment), else :data:`MAX_PT2_BYTES`."""
-    text = os.environ.get("EDGE_SDK_MAX_PT2_BYTES", "").strip()
-    return int(text) if text.isdigit() else MAX_PT2_BYTES
+    return env_limit("EDGE_SDK_MAX_PT2_BYTES", MAX_PT2_BYTES)
 
 
 def _refuse(path: Path, why: str) -> WeightsError:

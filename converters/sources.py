@@ -219,18 +219,23 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def max_input_elements() -> int:
-    """The per-sample element bound: ``EDGE_SDK_MAX_INPUT_ELEMENTS`` if set, else :data:`MAX_INPUT_ELEMENTS`."""
-    text = os.environ.get("EDGE_SDK_MAX_INPUT_ELEMENTS", "").strip()
+def env_limit(name: str, default: int) -> int:
+    """A size bound the user may raise in their own environment (``name=N``), else ``default``."""
+    text = os.environ.get(name, "").strip()
     if not text:
-        return MAX_INPUT_ELEMENTS
+        return default
     try:
         value = int(text)
     except ValueError:
-        raise EdgeSDKError(f"EDGE_SDK_MAX_INPUT_ELEMENTS={text!r} is not an integer") from None
+        raise EdgeSDKError(f"{name}={text!r} is not an integer") from None
     if value < 1:
-        raise EdgeSDKError(f"EDGE_SDK_MAX_INPUT_ELEMENTS={text!r} must be at least 1")
+        raise EdgeSDKError(f"{name}={text!r} must be at least 1")
     return value
+
+
+def max_input_elements() -> int:
+    """The per-sample element bound: ``EDGE_SDK_MAX_INPUT_ELEMENTS`` if set, else :data:`MAX_INPUT_ELEMENTS`."""
+    return env_limit("EDGE_SDK_MAX_INPUT_ELEMENTS", MAX_INPUT_ELEMENTS)
 
 
 def check_input_shape(src: ModelSource, zoo_shape: tuple[int, ...] | None = None) -> None:
