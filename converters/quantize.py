@@ -115,9 +115,7 @@ def quantize_int8_static(
     compute-layer inputs. ``target="cpu"`` (precision ``int8-cpu``): ONNX Runtime's CPU recipe, uint8
     activations with zero points and every quantizable op in QDQ. ``exclude_nodes`` (names in the
     pre-processed graph, see :func:`preprocessed`) stay in float. Returns the calibration summary."""
-    with tempfile.TemporaryDirectory() as tmpdir:
-        pre = Path(tmpdir) / "pre.onnx"
-        _preprocess(fp32_path, pre)
+    with preprocessed(fp32_path) as pre:
         return quantize_preprocessed(pre, out_path, samples, input_name=input_name, method=method,
                                      per_channel=per_channel, exclude_nodes=exclude_nodes, batch=batch,
                                      show_progress=show_progress, target=target)
