@@ -13,9 +13,10 @@ import tempfile
 from pathlib import Path
 
 from edge_sdk.errors import EdgeSDKError
+from runtimes.session import DEFAULT_MAX_BATCH, max_threads
 
-MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
-MAX_BATCH = 4096  # the runtime's default bound too (runtimes.session)
+MAX_THREADS = max_threads()  # the runtime's own bounds: the CLI refuses what a session would
+MAX_BATCH = DEFAULT_MAX_BATCH
 MAX_SECONDS = 24 * 3600.0
 MAX_COUNT = 10**9
 
