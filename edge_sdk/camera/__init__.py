@@ -25,8 +25,8 @@ Source URIs (:func:`open_source`):
 
 Options (keywords; for ``file``, ``dir``, ``v4l2``, ``csi``, ``synthetic``, ``dual`` also in the query):
 ``width``/``height`` (camera setting for live sources; frames are resized to it when the device or file
-differs; one of them keeps the aspect ratio), ``fps`` (live: camera setting; otherwise playback pacing,
-``None`` = as fast as read), ``loop`` (files, images, digits: start again at the end), ``timeout``
+differs; one of them keeps the aspect ratio), ``fps`` (live: camera setting, ``rtsp``: read pacing; otherwise
+playback pacing, ``None`` = as fast as read), ``loop`` (files, images, digits: start again at the end), ``timeout``
 (seconds ``read()`` waits for a live frame before returning ``None``, default 5, ``math.inf`` = forever),
 ``layout`` and ``exposures`` (dual exposure, below), ``max_pixels`` (image files, MJPEG frames: an image
 whose header declares more pixels is refused before decoding; default 64 MP, see

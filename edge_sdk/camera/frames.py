@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,19 @@ if TYPE_CHECKING:
 MAX_SKIPPED_LISTED = 1000  # stats.skipped_corrupt keeps at most this many entries
 MAX_SIDE = 16384  # width/height options and derived resize targets stay within this many pixels a side
 MAX_RESIZE_PIXELS = 64_000_000  # a resize target derived from the aspect ratio is clamped to this area
+
+# the password of scheme://user:password@host (up to the last @ before the path), and secret-looking query values
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/\s?#]*):[^/\s?#]*@")
+_SECRET_QUERY = re.compile(r"(?P<head>[?&](?:password|passwd|pass|pwd|token|access_token|api_?key|key|secret|auth)=)"
+                           r"[^&#\s]*", re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """``text`` with the passwords of URLs in it replaced by ``***`` (``rtsp://user:***@host/path``; the
+    user name stays, for diagnosis) and the values of secret-looking query keys (``password``, ``token``,
+    ``key``, ...) too. Used for source names, reprs, frame metadata, stats and error messages."""
+    return _SECRET_QUERY.sub(rf"\g<head>{REDACTED}", _USERINFO.sub(rf"\g<head>:{REDACTED}@", text))
 
 
 @dataclass
@@ -60,7 +74,7 @@ class SourceStats:
 
     def skip(self, what: str) -> None:
         if len(self.skipped_corrupt) < MAX_SKIPPED_LISTED:
-            self.skipped_corrupt.append(what)
+            self.skipped_corrupt.append(redact(what))
 
 
 F = TypeVar("F", Frame, DualFrame)
@@ -100,7 +114,7 @@ class Source(Generic[F]):
 
     def __init__(self, name: str, *, width: int | None = None, height: int | None = None,
                  fps: float | None = None) -> None:
-        self.name = name
+        self.name = redact(name)  # never a password: the name goes into reprs, metadata and messages
         self.stats = SourceStats()
         self._width, self._height = width, height
         self._fps = fps  # reported rate; subclasses set what the file/device says

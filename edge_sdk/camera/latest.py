@@ -149,24 +149,39 @@ class LiveSource(Source[Frame]):
 
     ``connect()`` opens one connection and raises :class:`~edge_sdk.errors.SourceError` when it
     cannot; it is called once here (so an absent camera fails at open) and again by the reader thread
-    after the stream dies.
+    after the stream dies. ``pace`` (frames per second) limits ``read()`` to that rate for streams whose
+    rate the SDK cannot set (RTSP): ``read()`` waits for the next slot and hands out the newest frame then,
+    the frames in between count in ``stats.dropped``.
     """
 
     live = True
 
     def __init__(self, name: str, connect: Callable[[], Grabber], *, timeout: float | None = 5.0,
                  width: int | None = None, height: int | None = None, fps: float | None = None,
-                 meta: dict[str, Any] | None = None, max_pixels: int | None = None) -> None:
+                 meta: dict[str, Any] | None = None, max_pixels: int | None = None,
+                 pace: float | None = None) -> None:
         super().__init__(name, width=width, height=height, fps=fps)
         self.max_pixels = check_max_pixels(max_pixels)
         self._timeout = None if timeout is None or math.isinf(timeout) else timeout
-        self._meta = {"source": name, **(meta or {})}
+        self._meta = {"source": self.name, **(meta or {})}  # self.name: redacted
+        self._live_pace = pace
         self._reader: LatestFrameReader | None = None
         grabber = connect()
-        self._reader = LatestFrameReader(connect, grabber, self.stats, name)
+        self._reader = LatestFrameReader(connect, grabber, self.stats, self.name)
+
+    def _wait_for_pace(self) -> None:
+        """With ``pace``: at most that many frames a second; the frame handed out is the newest at the time."""
+        if not self._live_pace:
+            return
+        now = time.perf_counter()
+        if self._next_due is not None and now < self._next_due:
+            time.sleep(self._next_due - now)
+            now = self._next_due
+        self._next_due = max(now, self._next_due or now) + 1.0 / self._live_pace
 
     def _read(self) -> Frame | None:
         assert self._reader is not None
+        self._wait_for_pace()
         deadline = None if self._timeout is None else time.perf_counter() + self._timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.perf_counter())

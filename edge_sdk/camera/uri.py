@@ -23,7 +23,7 @@ from typing import Any
 
 from edge_sdk.camera import capture, images, mjpeg, synthetic
 from edge_sdk.camera.dual import SPLITTERS, AlternatingExposureSource, PairedDualSource, SplitDualSource
-from edge_sdk.camera.frames import MAX_SIDE, Frame, Source
+from edge_sdk.camera.frames import MAX_SIDE, Frame, Source, redact
 from edge_sdk.camera.imagesize import check_max_pixels
 from edge_sdk.errors import SourceError
 
@@ -157,7 +157,7 @@ def parse_source_uri(uri: str | int | os.PathLike[str]) -> ParsedURI:
         parts = urllib.parse.urlsplit(text)
         _ = parts.port  # raises for a port out of range or not a number
     except ValueError as e:
-        raise SourceError(f"cannot parse the source URI {text!r} ({e}); check the host, port and brackets "
+        raise SourceError(f"cannot parse the source URI {redact(text)!r} ({e}); check the host, port and brackets "
                           "(a path with [ ] is given without file:// or dir://)") from e
     if scheme in URL_SCHEMES:
         return ParsedURI(scheme, text)
@@ -289,11 +289,17 @@ def _open_split(p: ParsedURI, o: SourceOptions) -> Source[Any]:
 
 
 def open_parsed(parsed: ParsedURI, options: SourceOptions) -> Source[Any]:
-    """Open a parsed URI; ``options`` (from keywords) override those of the URI's query."""
+    """Open a parsed URI; ``options`` (from keywords) override those of the URI's query. A SourceError
+    never shows a password that the URI holds (:func:`~edge_sdk.camera.frames.redact`)."""
     o = validate_options(parsed.options.merged(**{f.name: getattr(options, f.name) for f in fields(options)}))
     if o.timeout is None:
         o = replace(o, timeout=5.0)
     if o.layout is None or parsed.scheme == "dual":
-        return SOURCE_SCHEMES[parsed.scheme](parsed, o)
-    opener = _open_alternating if o.layout == "alternating" else _open_split
-    return opener(parsed, o)
+        opener = SOURCE_SCHEMES[parsed.scheme]
+    else:
+        opener = _open_alternating if o.layout == "alternating" else _open_split
+    try:
+        return opener(parsed, o)
+    except SourceError as e:
+        e.args = tuple(redact(a) if isinstance(a, str) else a for a in e.args)
+        raise

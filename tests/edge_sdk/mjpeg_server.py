@@ -4,7 +4,9 @@ Each frame shows its server-wide sequence number as 16 black/white bars (:func:`
 :func:`decode_number` survive JPEG). Paths: ``/stream`` (multipart with Content-Length),
 ``/stream-nolen`` (parts delimited only by boundaries), ``/snapshot`` (one image/jpeg per request),
 ``/html`` (not a camera). Options: ``fps``; ``stall_after`` (each connection sends that many frames,
-then holds the connection open silently); ``corrupt_every`` (every k-th part is garbage).
+then holds the connection open silently); ``total_frames`` (the server sends that many frames in all, over
+every connection, then holds each connection open silently: reconnecting does not end a stall);
+``corrupt_every`` (every k-th part is garbage).
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def jpeg(n: int) -> bytes:
 
 class MjpegServer:
     def __init__(self, port: int = 0, *, fps: float = 100.0, stall_after: int | None = None,
-                 corrupt_every: int | None = None) -> None:
+                 total_frames: int | None = None, corrupt_every: int | None = None) -> None:
         self.fps, self.stall_after, self.corrupt_every = fps, stall_after, corrupt_every
+        self.total_frames = total_frames
         self.counter = 0  # frames sent, all connections
         self.connections = 0
         self._stop = threading.Event()
@@ -101,7 +104,8 @@ class MjpegServer:
         with_length = h.path == "/stream"
         sent = 0
         while not self._stop.is_set():
-            if self.stall_after is not None and sent >= self.stall_after:
+            if (self.stall_after is not None and sent >= self.stall_after) or (
+                    self.total_frames is not None and self.counter >= self.total_frames):
                 self._stop.wait()  # hold the connection open, send nothing
                 break
             _, data = self._next()

@@ -94,7 +94,8 @@ def test_http_stream_dies_mid_stream() -> None:
 
 
 def test_http_stream_stalls_then_times_out() -> None:
-    with MjpegServer(fps=100, stall_after=2) as server, open_source(server.url(), timeout=0.3) as src:
+    # total_frames: the reconnect that follows the stall (socket timeout 0.5 s) gets no frames either
+    with MjpegServer(fps=100, total_frames=2) as server, open_source(server.url(), timeout=0.3) as src:
         frames = [src.read() for _ in range(3)]
         assert frames[0] is not None and frames[-1] is None
         t0 = time.perf_counter()
