@@ -21,6 +21,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check edge_sdk converters runtimes samples tests tools
 	$(BIN)/mypy edge_sdk converters runtimes tools
+	$(BIN)/python tools/check_layers.py
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -6,7 +6,7 @@ again right before publishing):
 * missing or empty: fine. A symlink is followed (its target gets the bundle; the link stays a link).
 * the current directory, a parent of it, the home directory or ``/``: refused, always.
 * an edge-sdk bundle (its manifest parses) holding only bundle files (manifest.json, its artifact,
-  report.md, engines): replaced. With other files too: refused unless ``force=True`` (``--force``).
+  report.md, golden.npz, engines): replaced. With other files too: refused unless ``force=True`` (``--force``).
 * anything else (a file, a non-empty directory that is not a bundle): refused, always.
 
 Publishing: the bundle is staged in a hidden sibling ``.DIR.staging-<pid>-XXXXXXXX`` and swapped in
@@ -34,6 +34,7 @@ from pathlib import Path
 from edge_sdk.errors import EdgeSDKError, OutputExistsError
 from runtimes.backends.tensorrt import ENGINE_NAME
 from runtimes.errors import ManifestError
+from runtimes.golden import GOLDEN_NAME
 from runtimes.manifest import MANIFEST_NAME, read_manifest
 from runtimes.recovery import recover_bundle, remove_stale, remove_stale_workdirs
 
@@ -71,7 +72,7 @@ def bundle_files(out_dir: Path) -> set[str] | None:
         m = read_manifest(out_dir)
     except ManifestError:
         return None
-    names = {MANIFEST_NAME, m.artifact, "report.md", ENGINE_NAME}
+    names = {MANIFEST_NAME, m.artifact, "report.md", ENGINE_NAME, GOLDEN_NAME}
     names |= {e["file"] for e in m.engines if isinstance(e.get("file"), str)}
     return names
 

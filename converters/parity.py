@@ -20,18 +20,26 @@ output fidelity by the signal-to-quantization-noise ratio SQNR = 10·log10(Σ re
 error below ~6 % of the output's RMS: per-channel symmetric INT8 reaches 35–45 dB on the zoo's
 networks, while a badly calibrated model (inputs clipped to a constant) lands near 15 dB even
 though its outputs still have cosine similarity ~0.98 with the reference. FP16 rounding gives
-> 50 dB, FP32 reordering > 100 dB.
+> 50 dB, FP32 reordering > 100 dB. SQNR is shown as the candidate's own figure against the budget
+(PyTorch against itself has none).
+
+A user's metric (``--metric file.py:function``, :mod:`converters.user_metric`) judges instead of
+the task metric when given. Whatever judges, every output must be finite and keep PyTorch's dtype
+(and the manifest's, when validating a bundle): an FP16 model promises FP32 I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from converters.data import EvalSet
-from runtimes.precisions import BUDGETS
+from runtimes.metrics import SQNR, metric_for, output_stats
+from runtimes.metrics import sqnr_db as sqnr_db  # the math lives in the runtime (torch-free), for the device check
+from runtimes.precisions import BUDGETS as BUDGETS
 
 
 @dataclass
@@ -56,33 +64,17 @@ class ParityReport:
         return cls(**d)
 
     def summary(self) -> str:
-        m = self.metric
         verdict = "PASS" if self.passed else ("OVERRIDDEN" if self.override else "FAIL")
-        unit = f" {m['unit']}" if m["unit"] else ""
-        return (f"{self.model} {self.precision}: {m['name']} {m['reference']:.6g} -> {m['candidate']:.6g} "
-                f"(Δ {m['delta']:+.3g}{unit}; budget: {self.budget['rule']}) {verdict}")
+        return f"{self.model} {self.precision}: {metric_text(self.metric)} (budget: {self.budget['rule']}) {verdict}"
 
 
-def _angular_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return np.degrees(np.arccos(np.clip((a * b).sum(1), -1.0, 1.0)))
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
-    num = (a * b).sum(1)
-    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(np.mean(np.where(den > 0, num / np.maximum(den, 1e-300), 1.0)))
-
-
-def sqnr_db(ref: np.ndarray, cand: np.ndarray) -> float:
-    """Signal-to-quantization-noise ratio in dB (capped at 200 dB for exact matches)."""
-    signal = float(np.sum(ref.astype(np.float64) ** 2))
-    noise = float(np.sum((cand.astype(np.float64) - ref.astype(np.float64)) ** 2))
-    if noise <= signal * 1e-20:
-        return 200.0
-    return float(10.0 * np.log10(max(signal, 1e-300) / noise))
+def metric_text(m: dict[str, Any]) -> str:
+    """The metric in words: ``top1 99.17 -> 98.89 pp (Δ -0.28)``; output SQNR is the candidate's own figure
+    (``output_sqnr 28.9 dB, worst output``): PyTorch against itself has no finite SQNR to compare with."""
+    unit = f" {m['unit']}" if m["unit"] else ""
+    if m["name"] == SQNR.name:
+        return f"{m['name']} {m['candidate']:.4g}{unit}, worst output"
+    return f"{m['name']} {m['reference']:.6g} -> {m['candidate']:.6g}{unit} (Δ {m['delta']:+.3g})"
 
 
 def compare(
@@ -92,44 +84,57 @@ def compare(
     data: EvalSet,
     reference: dict[str, np.ndarray],
     candidate: dict[str, np.ndarray],
+    expected_dtypes: Mapping[str, str] | None = None,
+    task_output: str = "",
 ) -> ParityReport:
-    """Build the report: per-output errors, the task metric and its budget."""
-    outputs: dict[str, dict[str, float]] = {}
-    for name, ref in reference.items():
-        cand = candidate[name].astype(np.float64)
-        diff = np.abs(cand - ref.astype(np.float64))
-        stats = {"max_abs": float(diff.max(initial=0.0)), "mean_abs": float(diff.mean()) if diff.size else 0.0,
-                 "cosine": _cosine(ref, cand), "sqnr_db": sqnr_db(ref, cand)}
-        if ref.ndim == 2 and ref.shape[1] > 1:
-            stats["argmax_agreement"] = float(np.mean(ref.argmax(1) == cand.argmax(1)))
-        outputs[name] = stats
-    first = next(iter(reference))
-    ref, cand = reference[first], candidate[first]
-    if task == "classification" and data.y is not None:
-        r, c = float(np.mean(ref.argmax(1) == data.y)), float(np.mean(cand.argmax(1) == data.y))
-        metric: dict[str, Any] = {"name": "top1", "unit": "pp", "reference": 100 * r, "candidate": 100 * c,
-                  "delta": 100 * (c - r)}
-        limit = BUDGETS["classification"][precision]
-        passed = -metric["delta"] <= limit + 1e-9
-        rule = f"top-1 drop <= {limit} pp"
-    elif task == "illuminant-estimation" and data.y is not None:
-        r, c = float(_angular_deg(ref, data.y).mean()), float(_angular_deg(cand, data.y).mean())
-        metric = {"name": "mean_angular_error", "unit": "deg", "reference": r, "candidate": c, "delta": c - r}
-        limit = BUDGETS["illuminant-estimation"][precision]
-        passed = metric["delta"] <= limit + 1e-12
-        rule = f"mean angular error increase <= {limit} deg"
+    """Build the report: per-output errors, the task metric and its budget (runtimes.metrics), or the user's
+    metric (``data.metric``, converters.user_metric) and its budget. Every failure names its output and its
+    own figure: outputs below the SQNR budget one by one, non-finite outputs, and outputs whose dtype differs
+    from PyTorch's or from ``expected_dtypes`` (the manifest's; every precision keeps the model's I/O dtypes).
+    The task metric (top-1, angular error) reads ``task_output`` (the manifest's; "" = the first output)."""
+    outputs = {name: output_stats(ref, candidate[name]) for name, ref in reference.items()}
+    first = task_output if task_output in reference else next(iter(reference))
+    failures: list[str] = []
+    um = data.metric
+    if um is not None:
+        r, c = um.value(reference, data.y), um.value(candidate, data.y)
+        limit, rule, passed = um.budget, um.rule, um.within(r, c)
+        metric: dict[str, Any] = {"name": um.name, "unit": "", "reference": r, "candidate": c, "delta": c - r,
+                                  "mode": um.mode, "source": um.source}
+        if not passed:
+            failures.append(f"metric {um.name}: {c:.4g} vs PyTorch FP32 {r:.4g} breaks the budget ({rule})")
     else:
-        worst = min(s["sqnr_db"] for s in outputs.values())
-        metric = {"name": "output_sqnr", "unit": "dB", "reference": 200.0, "candidate": worst, "delta": worst - 200.0}
-        limit = BUDGETS["sqnr"][precision]
-        passed = worst >= limit
-        rule = f"output SQNR >= {limit} dB"
-    failures = [] if passed else [f"{first}: {metric['name']} {metric['candidate']:.4g} vs reference "
-                                  f"{metric['reference']:.4g} breaks the budget ({rule})"]
+        tm = metric_for(task, data.y is not None)
+        limit = tm.limit(precision)
+        judged = reference if tm is SQNR else {first: reference[first]}  # the task metric reads the task output
+        r, c = tm.value(reference, judged, data.y), tm.value(candidate, judged, data.y)
+        metric = {"name": tm.name, "unit": tm.unit, "reference": r, "candidate": c, "delta": c - r}
+        rule = tm.describe(limit)
+        if tm is SQNR:
+            failures += [f"{name}: output SQNR {s['sqnr_db']:.1f} dB breaks the budget ({rule})"
+                         for name, s in outputs.items() if not tm.within(r, s["sqnr_db"], limit)]
+        elif not tm.within(r, c, limit):
+            failures.append(f"{first}: {tm.name} {c:.4g} vs PyTorch FP32 {r:.4g} breaks the budget ({rule})")
     for name, stats in outputs.items():
         if not np.isfinite(list(stats.values())).all():
             failures.append(f"{name}: non-finite outputs")
+    failures += dtype_failures(reference, candidate, expected_dtypes)
     return ParityReport(
         model=model, precision=precision, dataset=data.name, samples=int(len(data.x)), outputs=outputs,
         metric=metric, budget={"rule": rule, "limit": limit}, passed=not failures, failures=failures,
     )
+
+
+def dtype_failures(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray],
+                   expected: Mapping[str, str] | None = None) -> list[str]:
+    """Outputs whose dtype is not PyTorch's (e.g. float16 from an FP16 model that promises FP32 I/O), or not
+    what the manifest declares."""
+    out = []
+    for name, ref in reference.items():
+        got, want = str(candidate[name].dtype), str(ref.dtype)
+        declared = (expected or {}).get(name, got)
+        if got != want or declared != want:
+            where = f"the manifest declares {declared}, the model gives {got}" if declared != got else f"gives {got}"
+            out.append(f"{name}: dtype: {where}, PyTorch FP32 gives {want} (every precision keeps the model's "
+                       "input/output dtypes; re-export the bundle with this edge-sdk)")
+    return out

@@ -44,6 +44,8 @@ def resolve_bundle(model: str | os.PathLike[str], precision: str = "fp32", *, qu
     if (out / "manifest.json").is_file() and _is_current(out, name):
         return out
     try:
+        import torch  # noqa: F401  - export needs it; `converters` alone imports without it
+
         from converters import export
     except ImportError as e:  # pragma: no cover - thin install
         raise EdgeSDKError(f"making a bundle from {name!r} needs the host install ({install_hint('host')}); "

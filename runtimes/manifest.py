@@ -19,6 +19,12 @@ never run silently.
   artifact reads besides itself (external weights), path relative to the artifact's directory ->
   sha256, as :func:`artifact_dependencies` computes it at export. At load every external file the
   ONNX references must be listed there, lie inside the bundle and match its hash.
+* ``task_output`` (optional): the output a task's pipeline reads when there are several (a classifier's
+  logits), declared at export (``--task-output``); absent means the first output.
+* ``scores`` (optional): what the task output of a classifier holds, ``logits`` (a pipeline applies softmax)
+  or ``probabilities`` (used as they are), declared at export (``--scores``); absent means logits.
+* ``golden`` (optional): the golden samples ``edge-sdk check`` runs (``runtimes.golden``): ``file`` (a
+  ``.npz`` in the bundle) and its ``sha256``, verified when the file is read, plus informative fields.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ MAX_MANIFEST_BYTES = 16 << 20
 ARTIFACT_SUFFIXES = (".onnx", ".engine")
 MAX_PATH_CHARS = 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+SCORES = ("logits", "probabilities")  # what a classifier's task output holds (manifest field scores)
 
 
 @dataclass(frozen=True)
@@ -83,11 +90,14 @@ class Manifest:
     artifact_files: dict[str, str] = field(default_factory=dict)
     preprocessing: dict[str, Any] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)
+    task_output: str = ""  # the output the task's pipeline reads (a classifier's logits); "" = the first output
+    scores: str = ""  # what a classifier's task output holds: one of SCORES; "" = logits (softmax applied)
     versions: dict[str, str] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None
     parity: dict[str, Any] | None = None
     accuracy_override: bool = False
     engines: list[dict[str, Any]] = field(default_factory=list)
+    golden: dict[str, Any] | None = None  # golden samples for the device self-check: file, sha256 (runtimes.golden)
     extra: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     schema_version: int = SCHEMA_VERSION
@@ -98,6 +108,12 @@ class Manifest:
         d["outputs"] = [t.to_json() for t in self.outputs]
         if not self.artifact_files:  # manifests without external data stay as they were
             del d["artifact_files"]
+        if self.golden is None:
+            del d["golden"]
+        if not self.task_output:
+            del d["task_output"]
+        if not self.scores:
+            del d["scores"]
         return d
 
     def dumps(self) -> str:
@@ -124,11 +140,21 @@ class Manifest:
             "source_sha256": (str, ""), "preprocessing": (dict, {}), "labels": (list, []),
             "versions": (dict, {}), "accuracy_override": (bool, False), "engines": (list, []),
             "extra": (dict, {}), "created": (str, ""), "artifact_files": (dict, {}),
+            "task_output": (str, ""), "scores": (str, ""),
         }
         for key, (typ, default) in optional.items():
             kwargs[key] = _expect(d[key], typ, key) if d.get(key) is not None else default
-        for key in ("calibration", "parity"):
+        for key in ("calibration", "parity", "golden"):
             kwargs[key] = _expect(d[key], dict, key) if d.get(key) is not None else None
+        golden = kwargs["golden"]
+        if golden is not None and (not isinstance(golden.get("file"), str)
+                                   or not _SHA256.fullmatch(str(golden.get("sha256")))):
+            raise ManifestError("manifest field golden must name a file and its sha256 hex string; "
+                                "re-export the bundle")
+        if kwargs["task_output"] and kwargs["task_output"] not in [t.name for t in kwargs["outputs"]]:
+            raise ManifestError(f"manifest field task_output {kwargs['task_output'][:100]!r} names no output")
+        if kwargs["scores"] and kwargs["scores"] not in SCORES:
+            raise ManifestError(f"manifest field scores must be {' or '.join(SCORES)}, got {kwargs['scores'][:40]!r}")
         if not all(isinstance(lab, str) for lab in kwargs["labels"]):
             raise ManifestError("manifest field labels must be a list of strings")
         if not all(isinstance(e, dict) for e in kwargs["engines"]):

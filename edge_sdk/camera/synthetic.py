@@ -4,12 +4,15 @@
   :mod:`edge_sdk.data.dual_exposure` as :class:`DualFrame` (uint16 linear raw RGB, long and short);
   ``meta['illuminant']`` is the true illuminant (unit-norm camera RGB, float32 (3,)), with ``ratio``,
   ``white_level``, ``black_level`` and the generator's scene meta (its illuminant's name moves to
-  ``illuminant_name``). Scene ``i`` is seed ``seed + i``: deterministic.
+  ``illuminant_name``). Scene ``i`` is seed ``seed + i``: deterministic. On the thin install (no
+  colour-science, scikit-image) it renders from the data shipped in :mod:`edge_sdk.assets`: the test
+  split only, same scenes, photographs JPEG-compressed (see :mod:`edge_sdk.data.spectra`).
 * ``synthetic://digits?size=320x240&split=test&seed=S&count=N`` -- digits-28 images upscaled onto a
   black uint8 BGR frame, ``meta['label']`` the true digit and ``meta['bbox']`` (x, y, w, h). In split
   order, or shuffled by ``seed``; ``None`` after the split (or again from the start with ``loop``).
   ``count=N`` gives exactly N frames: fewer than the split takes the first N, more goes round the split
   again (``meta['pass']`` counts the rounds, from 0), so ``count=100000`` gives 100,000 frames.
+  The same frames with or without scikit-learn (the digits ship in :mod:`edge_sdk.assets`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import cv2
 import numpy as np
 
 from edge_sdk.camera.frames import MAX_RESIZE_PIXELS, MAX_SIDE, DualFrame, Frame, Source
-from edge_sdk.errors import EdgeSDKError, SourceError
+from edge_sdk.errors import EdgeSDKError, SourceError, install_hint
 
 DIGIT_FILL = 1.0  # the 28x28 digit canvas (with its own 2-px margin) spans the shorter side, as in training
 
@@ -75,7 +78,7 @@ class SyntheticDualSource(Source[DualFrame]):
         self._count = _int(query, "count", None, least=1)
         self._loop = loop
         self._i = 0
-        from edge_sdk.data import dual_exposure
+        from edge_sdk.data import dual_exposure, spectra
 
         self._generate: Callable[..., Any] = dual_exposure.generate_scene
         if self._split not in dual_exposure.SPLITS:
@@ -84,6 +87,11 @@ class SyntheticDualSource(Source[DualFrame]):
         lo, hi = dual_exposure.MIN_SIZE, dual_exposure.MAX_SIZE
         if not (lo <= w <= hi and lo <= h <= hi):
             raise SourceError(f"synthetic://dual-exposure size must be {lo}..{hi} pixels a side, got {w}x{h}")
+        missing = spectra.missing_photos(self._split)
+        if missing:
+            raise SourceError(f"synthetic://dual-exposure?split={self._split} needs {len(missing)} photographs from "
+                              f"scikit-image/scikit-learn; the thin install ships the test split's only (split=test, "
+                              f"the default); for the others: {install_hint('host')}")
 
     def _read(self) -> DualFrame | None:
         if self._count is not None and self._i >= self._count:

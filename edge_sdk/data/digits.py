@@ -4,6 +4,10 @@ The fixed split is stratified and seeded: 70 % train, 10 % val, 20 % test (1,258
 It is the data behind the shipped ``compact-cnn`` and ``care-tiny`` weights. The resize is
 OpenCV's bicubic on a 2-pixel padded 8x8 -> 24x24 digit, centred on a 28x28 canvas, the way
 MNIST centres a 20x20 digit in 28x28.
+
+Where scikit-learn is not installed (the thin device install), the same 1,797 8x8 digits come from
+the copy shipped in :mod:`edge_sdk.assets` (``digits.npz``, made by ``tools/make_assets.py``): every
+split is identical, bit for bit.
 """
 
 from __future__ import annotations
@@ -12,27 +16,42 @@ from functools import lru_cache
 
 import numpy as np
 
-from edge_sdk.errors import DatasetError, install_hint
+from edge_sdk.assets import load_asset
+from edge_sdk.errors import DatasetError
 
 SPLITS = ("train", "val", "test")
 _SPLIT_SEED = 20250101
+
+
+def host_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as published: uint8 (1797, 8, 8) grey levels 0-16 and uint8 labels.
+
+    Raises ImportError where scikit-learn is not installed."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.images.astype(np.uint8), d.target.astype(np.uint8)
+
+
+def _source_digits() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return host_digits()
+    except ImportError:  # the thin install: the copy in edge_sdk.assets
+        data = load_asset("digits")
+        return data["images"], data["labels"]
 
 
 @lru_cache(maxsize=1)
 def _all() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import cv2
 
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as e:  # pragma: no cover - host extra
-        raise DatasetError("digits-28 needs scikit-learn: " + install_hint("host")) from e
-    d = load_digits()
-    imgs = (d.images / 16.0).astype(np.float32)
+    images, labels = _source_digits()
+    imgs = (images / 16.0).astype(np.float32)
     out = np.zeros((len(imgs), 1, 28, 28), np.float32)
     for i, im in enumerate(imgs):
         big = cv2.resize(im, (24, 24), interpolation=cv2.INTER_CUBIC)
         out[i, 0, 2:26, 2:26] = np.clip(big, 0.0, 1.0)
-    y = d.target.astype(np.int64)
+    y = labels.astype(np.int64)
     # stratified split: per class, a seeded permutation cut 70/10/20
     rng = np.random.default_rng(_SPLIT_SEED)
     split = np.empty(len(y), dtype=np.int8)

@@ -17,12 +17,19 @@ itself never calls colour-science per scene.
   (:data:`PHOTOS`) and grayscale ones used as textures (:data:`TEXTURES`) are assigned to the
   train/val/test splits disjointly.
 
-colour-science and scikit-image/scikit-learn are host-side dependencies (``edge-sdk[host]``); a
-missing one raises :class:`~edge_sdk.errors.DatasetError` naming what to install.
+colour-science and scikit-image/scikit-learn are host-side dependencies (``edge-sdk-tools[host]``).
+Where they are installed they are the source of truth. Where they are not (the thin device install),
+each function reads the copy shipped in :mod:`edge_sdk.assets` (made by ``tools/make_assets.py``):
+the spectral tables are exact (float64, the same numbers), and the photographs cover the **test**
+split only, stored as JPEG (quality 85, 4:4:4): scenes have the same content, crops, light and noise
+draws, the pixel values differ by the JPEG error (on 16 test scenes EMLP's estimate moves by 0.4 deg
+at most; tests/edge_sdk/test_assets.py measures it). Anything not shipped raises
+:class:`~edge_sdk.errors.DatasetError` naming what to install.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -30,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_sdk.assets import load_asset
 from edge_sdk.errors import DatasetError, install_hint
 
 WAVELENGTHS = np.arange(400.0, 701.0, 10.0)
@@ -60,12 +68,30 @@ _all_photos = [p for d in (PHOTOS, TEXTURES) for ps in d.values() for p in ps]
 assert len(_all_photos) == len(set(_all_photos)), "photo splits overlap"
 
 
-def _colour() -> Any:
+@cache
+def _colour() -> Any | None:
+    """colour-science, or None where it is not installed (then the copy in :mod:`edge_sdk.assets` is read)."""
     try:
         import colour
-    except ImportError as e:  # pragma: no cover - host extra
-        raise DatasetError("the synthetic dual-exposure data needs colour-science: " + install_hint("host")) from e
+    except ImportError:
+        return None
     return colour
+
+
+def _host_hint(what: str) -> str:
+    return f"{what} needs the host install (colour-science, scikit-image, scikit-learn): {install_hint('host')}"
+
+
+@cache
+def _shipped_spectra() -> dict[str, np.ndarray]:
+    data = load_asset("spectra")
+    if not np.array_equal(data["wavelengths"], WAVELENGTHS):
+        raise DatasetError("the shipped spectra are on another wavelength grid; run python tools/make_assets.py")
+    return data
+
+
+def _names(values: np.ndarray) -> tuple[str, ...]:
+    return tuple(str(v) for v in values)
 
 
 def _resample(values: np.ndarray, wavelengths: np.ndarray) -> np.ndarray:
@@ -85,17 +111,24 @@ def normalise_sensitivities(values: np.ndarray, wavelengths: np.ndarray) -> np.n
 
 def camera_names() -> tuple[str, ...]:
     """The camera sensitivity sets colour-science ships (``colour.MSDS_CAMERA_SENSITIVITIES``)."""
-    return tuple(_colour().MSDS_CAMERA_SENSITIVITIES.keys())
+    colour = _colour()
+    if colour is None:
+        return _names(_shipped_spectra()["camera_names"])
+    return tuple(colour.MSDS_CAMERA_SENSITIVITIES.keys())
 
 
 @cache
 def camera_sensitivities(name: str = CAMERA) -> np.ndarray:
     """(31, 3) float64 spectral sensitivities (R, G, B) of a colour-science camera, peak of the green channel = 1."""
+    names = camera_names()
+    if name not in names:
+        raise DatasetError(f"unknown camera {name!r}; colour-science has {', '.join(names)}")
     colour = _colour()
-    if name not in colour.MSDS_CAMERA_SENSITIVITIES:
-        raise DatasetError(f"unknown camera {name!r}; colour-science has {', '.join(camera_names())}")
-    msds = colour.MSDS_CAMERA_SENSITIVITIES[name]
-    out = normalise_sensitivities(msds.values, msds.wavelengths)
+    if colour is None:
+        out = _shipped_spectra()["camera_sensitivities"][names.index(name)].copy()
+    else:
+        msds = colour.MSDS_CAMERA_SENSITIVITIES[name]
+        out = normalise_sensitivities(msds.values, msds.wavelengths)
     out.setflags(write=False)
     return out
 
@@ -104,6 +137,8 @@ def camera_sensitivities(name: str = CAMERA) -> np.ndarray:
 def mallett_basis() -> np.ndarray:
     """(31, 3) float64 Mallett 2019 basis spectra; reflectance = basis @ linear_srgb."""
     colour = _colour()
+    if colour is None:
+        return _shipped_spectra()["mallett_basis"].copy()
     b = colour.recovery.MSDS_BASIS_FUNCTIONS_sRGB_MALLETT2019
     return _resample(b.values, b.wavelengths)
 
@@ -112,6 +147,13 @@ def mallett_basis() -> np.ndarray:
 def reflectance_set(name: str) -> np.ndarray:
     """(N, 31) reflectances of one ``colour.SDS_COLOURCHECKERS`` set (e.g. ``'PMC'`` skin tones)."""
     colour = _colour()
+    if colour is None:  # the thin install ships the sets the scenes use (CHECKERS)
+        data = _shipped_spectra()
+        shipped = _names(data["reflectance_names"])
+        if name not in shipped:
+            raise DatasetError(f"reflectance set {name!r} is not shipped (only {', '.join(shipped)}); "
+                               + _host_hint("it"))
+        return data[f"reflectance_{shipped.index(name)}"].copy()
     if name not in colour.SDS_COLOURCHECKERS:
         raise DatasetError(f"unknown reflectance set {name!r}")
     sds = colour.SDS_COLOURCHECKERS[name]
@@ -129,6 +171,10 @@ class IlluminantBank:
 @lru_cache(maxsize=1)
 def illuminant_bank() -> IlluminantBank:
     colour = _colour()
+    if colour is None:
+        d = _shipped_spectra()
+        return IlluminantBank(d["illuminant_spectra"].copy(), _names(d["illuminant_names"]),
+                              _names(d["illuminant_kinds"]), d["illuminant_cct"].copy())
     spectra, names, kinds, ccts = [], [], [], []
 
     def add(values: np.ndarray, wl: np.ndarray, name: str, kind: str, cct: float) -> None:
@@ -159,34 +205,76 @@ def srgb_to_linear(img_u8: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
+# a photo key's source -> the package that ships it on the host
+HOST_PACKAGES = {"skimage": "skimage", "sklearn": "sklearn"}
+
+
+def host_photo(key: str) -> np.ndarray:
+    """A sample photograph as the host library ships it: uint8 RGB H x W x 3 or grey H x W.
+
+    Raises ImportError where that library is not installed."""
+    source, _, name = key.partition(":")
+    if source == "skimage":
+        import skimage.data as skd
+
+        return np.asarray(skd.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(skd, name)())
+    if source == "sklearn":
+        # read the file scikit-learn ships directly: importing sklearn itself takes ~1 s
+        import cv2
+
+        spec = importlib.util.find_spec("sklearn")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("sklearn", name="sklearn")
+        path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "images" / name
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise DatasetError(f"photo {key!r}: cannot read {path}")
+        return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    raise DatasetError(f"unknown photo source {source!r} in {key!r}")
+
+
+def _host_installed(key: str) -> bool:
+    package = HOST_PACKAGES.get(key.partition(":")[0])
+    try:
+        return package is not None and importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a package blocked or half-installed
+        return False
+
+
+@cache
+def _shipped_photos() -> dict[str, np.ndarray]:
+    data = load_asset("photos")
+    return {key: data[f"photo_{i}"] for i, key in enumerate(_names(data["photo_keys"]))}
+
+
+def _shipped_photo(key: str) -> np.ndarray:
+    import cv2
+
+    encoded = _shipped_photos().get(key)
+    if encoded is None:
+        raise DatasetError(f"photo {key!r} is not shipped (the thin install has the test split's photographs); "
+                           + _host_hint("the train and val splits"))
+    img = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DatasetError(f"the shipped photo {key!r} cannot be decoded; run python tools/make_assets.py")
+    return np.asarray(img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+
+
+def missing_photos(split: str) -> list[str]:
+    """The split's photographs that this install can read neither from the host libraries nor from the
+    shipped assets (empty where the host install is present, and for the test split everywhere)."""
+    keys = PHOTOS[split] + TEXTURES[split]
+    missing = [k for k in keys if not _host_installed(k)]
+    return [k for k in missing if k not in _shipped_photos()] if missing else []
+
+
 @cache
 def photo_linear_srgb(key: str) -> np.ndarray:
     """A sample photograph as linear sRGB float32 H x W x 3 in [0, 1] (read-only, cached)."""
-    source, _, name = key.partition(":")
     try:
-        if source == "skimage":
-            import skimage.data as skd
-
-            img = skd.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(skd, name)()
-        elif source == "sklearn":
-            # read the file scikit-learn ships directly: importing sklearn itself takes ~1 s
-            import importlib.util
-
-            import cv2
-
-            spec = importlib.util.find_spec("sklearn")
-            if spec is None or not spec.submodule_search_locations:
-                raise ImportError("sklearn")
-            path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "images" / name
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise DatasetError(f"photo {key!r}: cannot read {path}")
-            img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        else:
-            raise DatasetError(f"unknown photo source {source!r} in {key!r}")
-    except ImportError as e:  # pragma: no cover - host extra
-        raise DatasetError(f"photo {key!r} needs scikit-image and scikit-learn: " + install_hint("host")) from e
-    img = np.asarray(img)
+        img = host_photo(key)
+    except ImportError:  # the thin install: the copy in edge_sdk.assets
+        img = _shipped_photo(key)
     img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3]
     out = srgb_to_linear(img)
     out.setflags(write=False)

@@ -47,16 +47,29 @@ def _import_tensorrt() -> None:
 def ensure_engine(
     bundle: Path, manifest: Manifest, *, rebuild: bool = True, log: Callable[[str], None] = print, **build: Any
 ) -> tuple[Path, dict[str, Any]]:
-    """The bundle's engine, (re)built from its ONNX when missing or stale; returns (path, entry)."""
-    from runtimes.engine_build import build_engine, check_bundle_precision, engine_key_matches
+    """The bundle's engine, (re)built from its ONNX when missing or stale; returns (path, entry).
+
+    ``build``: :func:`runtimes.engine_build.build_engine` options; those that change the plan (shapes,
+    batch, DLA core, GPU fallback) are compared with the engine's recorded ones, and a mismatch rebuilds it.
+    """
+    from runtimes.engine_build import (
+        build_engine,
+        check_bundle_precision,
+        engine_key_matches,
+        manifest_sizes,
+        wanted_options,
+    )
 
     onnx_path = bundle / manifest.artifact
     engine_path = bundle / ENGINE_NAME
     entry = next((e for e in manifest.engines if e.get("file") == ENGINE_NAME), None)
     check_bundle_precision(manifest.precision)
+    keyed = ("max_batch", "opt_batch", "min_shapes", "opt_shapes", "max_shapes", "dla_core", "gpu_fallback")
+    wanted = wanted_options(manifest, **{k: build[k] for k in keyed if k in build})
+    build.setdefault("sizes", manifest_sizes(manifest))
     reason = "no engine built yet"
     if entry is not None and engine_path.is_file():
-        ok, reason = engine_key_matches(entry, onnx_sha256=manifest.artifact_sha256)
+        ok, reason = engine_key_matches(entry, onnx_sha256=manifest.artifact_sha256, wanted=wanted)
         digest = sha256_file(engine_path)
         if ok and digest == entry.get("sha256"):
             if is_trusted(digest):
@@ -87,20 +100,26 @@ class TensorRTSession(Session):
         rebuild: bool = True,
         allow_nonfinite: bool = False,
         log: Callable[[str], None] = print,
+        build: dict[str, Any] | None = None,
     ) -> None:
+        """``build``: engine build options for a missing or stale engine (``runtimes.engine_build.build_engine``),
+        e.g. ``load(bundle, backend="tensorrt", build={"dla_core": 0, "gpu_fallback": True})``; an engine
+        built with other plan-changing options (shapes, DLA) is rebuilt."""
         _import_tensorrt()
         import tensorrt as trt
         from polygraphy import cuda
 
         entry: dict[str, Any] = {}
         if manifest is not None and bundle is not None:
-            artifact, entry = ensure_engine(bundle, manifest, rebuild=rebuild, log=log)
+            artifact, entry = ensure_engine(bundle, manifest, rebuild=rebuild, log=log, **(build or {}))
         elif artifact.suffix != ".engine":
             raise ManifestError(f"the tensorrt backend loads .engine files or bundles, not {artifact.name}")
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
         if entry.get("version_compatible"):
             self._runtime.engine_host_code_allowed = True
+        if isinstance(entry.get("dla_core"), int):
+            self._runtime.DLA_core = entry["dla_core"]  # a DLA engine runs on the core it was built for
         engine = self._runtime.deserialize_cuda_engine(artifact.read_bytes())
         if engine is None:
             raise ManifestError(f"TensorRT could not deserialize {artifact} (built by another TensorRT version "
