@@ -6,6 +6,12 @@ a few hundred MACs), the TensorRT-ready ``int8`` usually is (ONNX Runtime's CPU 
 its Q/DQ groups), and FP16 usually is (ONNX Runtime's CPU kernels compute FP16 via casts); ``int8-cpu``
 is the INT8 built for this runtime. The table shows the measured numbers, and the reason names it
 when a candidate is slower than FP32.
+
+Backends are candidates too: each precision is loaded the way ``runtimes.load`` will run it (backend
+``auto``: ONNX Runtime, OpenVINO where installed, numpy for MLPs, at the thread settings worth trying,
+fastest measured), so a precision that only one backend runs fast (``int8-cpu`` on OpenVINO) is judged
+by that backend's speed. Accuracy is validated with ONNX Runtime; a device runs another backend only
+after it passes the bundle's golden samples (``runtimes.autotune``).
 """
 
 from __future__ import annotations
@@ -19,30 +25,40 @@ import numpy as np
 import onnx
 
 from converters.data import EvalSet
-from converters.parity import ParityReport
+from converters.parity import ParityReport, metric_text
 from converters.quantize import build
 from converters.sources import ModelSource
 from converters.validate import validate_onnx
-from runtimes import load
+from runtimes import Session, load
 from runtimes.precisions import STATIC_INT8, get
 
 
-def median_latencies_ms(paths: dict[str, Path], sample: np.ndarray, budget_s: float = 1.0, turns: int = 10,
-                        settle_s: float = 0.02) -> dict[str, float]:
-    """Median single-sample latency of each model through the runtime (ONNX Runtime backend, CPU).
+def load_candidates(paths: dict[str, Path], backend: str = "auto") -> dict[str, Session]:
+    """Each candidate loaded as the runtime will run it: ``auto`` measures which backend (ONNX Runtime,
+    OpenVINO, numpy) and thread setting is fastest for that file here (runtimes.autotune); a backend name
+    pins it (``onnxruntime``: CPU provider only)."""
+    options: dict[str, Any] = {"providers": ["CPUExecutionProvider"]} if backend == "onnxruntime" else {}
+    return {k: load(p, backend=backend, **options) for k, p in paths.items()}
+
+
+def median_latencies_ms(paths: dict[str, Path] | dict[str, Session], sample: np.ndarray, budget_s: float = 1.0,
+                        turns: int = 10, settle_s: float = 0.02, backend: str = "auto") -> dict[str, float]:
+    """Median single-sample latency of each model through the runtime (loaded by :func:`load_candidates`
+    with ``backend``, or sessions already loaded).
 
     The candidates take ``turns`` turns round-robin, each turn ~``budget_s / turns`` seconds of calls
     (at most 100), so that load from other processes hits every candidate alike; before each turn a
     short sleep lets the previous session's thread pool stop spin-waiting, which would steal cores from
     the next. Timed one after another, close candidates swap places with the machine's drift.
     """
-    sessions = {k: load(p, backend="onnxruntime", providers=["CPUExecutionProvider"]) for k, p in paths.items()}
+    sessions: dict[str, Session] = {k: v for k, v in paths.items() if isinstance(v, Session)}
+    sessions.update(load_candidates({k: v for k, v in paths.items() if isinstance(v, Path)}, backend))
     x = np.ascontiguousarray(sample[None], np.float32)
     calls = {}
     for k, sess in sessions.items():
-        sess(x)
+        sess.run({sess.inputs[0].name: x})  # every output: session(x) refuses multi-output models
         t0 = time.perf_counter()
-        sess(x)
+        sess.run({sess.inputs[0].name: x})
         calls[k] = int(np.clip(budget_s / turns / max(time.perf_counter() - t0, 1e-6), 1, 100))
     times: dict[str, list[float]] = {k: [] for k in sessions}
     for _ in range(turns):
@@ -50,7 +66,7 @@ def median_latencies_ms(paths: dict[str, Path], sample: np.ndarray, budget_s: fl
             time.sleep(settle_s)
             for _ in range(calls[k]):
                 t0 = time.perf_counter()
-                sess(x)
+                sess.run({sess.inputs[0].name: x})
                 times[k].append(time.perf_counter() - t0)
     return {k: float(np.median(v) * 1e3) for k, v in times.items()}
 
@@ -95,24 +111,32 @@ def choose_precision(
                 summary, report, mixed[precision] = found
         built[precision] = (summary, report)
         paths[precision] = path
-    log(f"auto: timing {', '.join(paths)} round-robin on this machine")
-    latency = median_latencies_ms(paths, evalset.x[0])
+    log(f"auto: timing {', '.join(paths)} round-robin on this machine, each on its fastest backend here")
+    sessions = load_candidates(paths)
+    latency = median_latencies_ms(sessions, evalset.x[0])
     for precision, (_, report) in built.items():
-        rows.append({"precision": precision, "latency_ms": latency[precision],
+        s = sessions[precision]
+        rows.append({"precision": precision, "backend": s.backend, "threads": s.threads,
+                     "latency_ms": latency[precision],
                      "size_kib": paths[precision].stat().st_size / 1024, "delta": report.metric["delta"],
                      "metric": report.metric["name"], "passed": report.passed,
                      "float_nodes": len(mixed[precision]["float_nodes"]) if precision in mixed else 0})
-        log(f"auto: {precision:12s} {latency[precision]:8.4f} ms  Δ {report.metric['delta']:+.4g}  "
+        log(f"auto: {precision:12s} {latency[precision]:8.4f} ms on {s.backend} ({s.threads or '-'} threads)  "
+            f"{metric_text(report.metric)}  "
             f"{'within' if report.passed else 'OUTSIDE'} budget")
     ok = [r for r in rows if r["passed"]] or [r for r in rows if r["precision"] == "fp32"]
     best = min(ok, key=lambda r: r["latency_ms"])
     fp32_ms = next(r["latency_ms"] for r in rows if r["precision"] == "fp32")
     slower = [r["precision"] for r in rows if r["precision"] != "fp32" and r["latency_ms"] > fp32_ms]
-    reason = f"chose {best['precision']}: the fastest candidate within budget on this machine"
+    reason = (f"chose {best['precision']}: the fastest candidate within budget on this machine "
+              f"({best['backend']}, the fastest backend for it here)")
     if slower:
         reason += (f"; {', '.join(slower)} measured slower than fp32 here "
                    "(quantize/dequantize and cast overhead outweigh the saved arithmetic for this model on CPU)")
     summary, report = built[best["precision"]]
-    decision = {"candidates": rows, "chosen": best["precision"], "reason": reason, "device": "cpu (onnxruntime)",
+    for sess in sessions.values():
+        sess.close()
+    decision = {"candidates": rows, "chosen": best["precision"], "reason": reason,
+                "device": "this machine: each candidate on the backend and threads runtimes.load chose by measuring",
                 "mixed": mixed}
     return best["precision"], summary, report, decision

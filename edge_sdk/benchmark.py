@@ -80,13 +80,9 @@ def _version(*dists: str) -> str | None:
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from runtimes.cpuinfo import cpu_name  # ARM boards name their cores by code: see runtimes.cpuinfo
+
+    return cpu_name()
 
 
 def provenance(threads: int | None = None) -> dict[str, Any]:
@@ -103,7 +99,7 @@ def provenance(threads: int | None = None) -> dict[str, Any]:
         "threads": {"requested": threads, **{k: os.environ.get(k) for k in THREAD_ENV}},
         "versions": {
             "edge-sdk": __version__, "numpy": np.__version__,
-            "onnxruntime": _version("onnxruntime", "onnxruntime-gpu"),
+            "onnxruntime": _version("onnxruntime", "onnxruntime-gpu"), "openvino": _version("openvino"),
             "opencv": _version("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
             "tensorrt": _version("tensorrt", "tensorrt-cu12", "tensorrt_lean"),
         },
@@ -199,15 +195,17 @@ def artifact_path(path: Path, manifest: Any) -> Path:
 
 def benchmark_model(bundle: str | os.PathLike[str], *, backend: str = "auto", batch: int = 1,
                     warmup: float = 1.0, duration: float | None = 3.0, iterations: int | None = None,
-                    threads: int | None = None, precision: str = "fp32", keep_times: bool = True) -> dict[str, Any]:
-    """Load ``bundle`` with ``backend`` and measure it; returns one JSON-ready result (see module doc)."""
+                    threads: int | None = None, precision: str = "fp32", keep_times: bool = True,
+                    check_accuracy: bool = True) -> dict[str, Any]:
+    """Load ``bundle`` with ``backend`` and measure it; returns one JSON-ready result (see module doc).
+    With ``check_accuracy`` a bundle's golden samples are also run on this backend (``device_accuracy``)."""
     from runtimes import load
 
     if batch < 1:
         raise EdgeSDKError("--batch must be at least 1")
     path = resolve(bundle, precision)
     options: dict[str, Any] = {}
-    if threads is not None and backend in ("auto", "onnxruntime"):
+    if threads is not None and backend in THREADED_BACKENDS:
         options["threads"] = threads
     t0 = time.perf_counter()
     session = load(path, backend=backend, **options)
@@ -218,6 +216,7 @@ def benchmark_model(bundle: str | os.PathLike[str], *, backend: str = "auto", ba
         session.run(feed)
         first_ms = (time.perf_counter() - t0) * 1e3
         times = timed_calls(lambda: session.run(feed), warmup=warmup, duration=duration, iterations=iterations)
+        device_accuracy = backend_accuracy(session) if check_accuracy else None
     stats = latency_stats(times)
     manifest = session.manifest
     artifact = artifact_path(path, manifest)
@@ -230,9 +229,37 @@ def benchmark_model(bundle: str | os.PathLike[str], *, backend: str = "auto", ba
         "latency_ms": stats,
         "throughput_per_s": batch * stats["count"] / (sum(times) / 1e3),
         "peak_rss_mb": peak_rss_mb(),
-        "accuracy": accuracy_summary(manifest),
+        "accuracy": accuracy_summary(manifest), "device_accuracy": device_accuracy,
+        "choice": session.choice, "probe": probe_summary(session.probe),
         "warnings": [warn] if warn else [],
     }
     if keep_times:
         result["times_ms"] = times
     return result
+
+
+THREADED_BACKENDS = ("auto", "onnxruntime", "openvino")  # the backends that take threads=
+
+
+def probe_summary(probe: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What ``backend="auto"`` measured to choose (runtimes.autotune): median ms per candidate and why others
+    were not tried."""
+    if not probe:
+        return None
+    return {k: probe[k] for k in ("ms", "skipped", "cached", "probe_s", "not_probed") if k in probe}
+
+
+def backend_accuracy(session: Any) -> dict[str, Any] | None:
+    """The bundle's golden samples run on this session (``edge-sdk check``'s rule): the accuracy of *this*
+    backend on this machine, beside the export's parity figure. None for a bundle without golden samples."""
+    if session.manifest is None or session.manifest.golden is None:
+        return None
+    from runtimes.selfcheck import check
+
+    try:
+        r = check(session)
+    except EdgeSDKError as e:
+        return {"error": str(e)[:200]}
+    return {"metric": r.metric.get("name"), "unit": r.metric.get("unit"), "value": r.metric.get("device"),
+            "delta": r.metric.get("delta"), "samples": r.samples, "passed": r.passed,
+            "source": "golden samples on this backend"}

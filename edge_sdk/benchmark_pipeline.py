@@ -1,9 +1,10 @@
 """Benchmark a camera pipeline: source -> preprocess -> infer -> postprocess, per stage.
 
-The bundle picks the pipeline: an emlp bundle (15 features in) runs :class:`WhiteBalance` on a
-dual-exposure source, an image classifier runs :class:`Classifier`. Frames read during the first
-``warmup`` seconds are not counted. Reports per-stage latency statistics (from each result's
-:class:`Timings`), achieved fps against the source's fps, and the frames the source dropped.
+The bundle's manifest picks the pipeline (:data:`edge_sdk.pipelines.TASK_PIPELINES`): a white-balance
+bundle runs :class:`WhiteBalance` on a dual-exposure source, an image classifier runs
+:class:`Classifier`. Frames read during the first ``warmup`` seconds are not counted. Reports per-stage
+latency statistics (from each result's :class:`Timings`), achieved fps against the source's fps, and the
+frames the source dropped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ import os
 import time
 from typing import Any
 
-from edge_sdk.benchmark import accuracy_summary, artifact_path, cov_warning, latency_stats, peak_rss_mb, resolve
+from edge_sdk.benchmark import (
+    THREADED_BACKENDS,
+    accuracy_summary,
+    artifact_path,
+    cov_warning,
+    latency_stats,
+    peak_rss_mb,
+    resolve,
+)
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.pipelines.timing import STAGES
 
@@ -21,22 +30,24 @@ def benchmark_pipeline(bundle: str | os.PathLike[str], source: str, *, backend: 
                        duration: float | None = 3.0, iterations: int | None = None, threads: int | None = None,
                        precision: str = "fp32", keep_times: bool = True) -> dict[str, Any]:
     """Run the bundle's pipeline on ``source`` (a URI) until ``iterations`` frames or ``duration`` s."""
-    from edge_sdk.camera import open_dual_source, open_source
-    from edge_sdk.pipelines import Classifier, WhiteBalance
+    from edge_sdk.pipelines import open_task_source, pipeline_for, task_of
     from runtimes import load
 
     path = resolve(bundle, precision)
-    options: dict[str, Any] = {"threads": threads} if threads is not None and backend in ("auto", "onnxruntime") else {}
+    options: dict[str, Any] = {"threads": threads} if threads is not None and backend in THREADED_BACKENDS else {}
     t0 = time.perf_counter()
     session = load(path, backend=backend, **options)
     load_ms = (time.perf_counter() - t0) * 1e3
-    is_wb = len(session.inputs) == 1 and session.inputs[0].shape[-1] == 15
-    pipeline: Any = WhiteBalance(session) if is_wb else Classifier(session)
-    opener = open_dual_source if is_wb else open_source
+    try:  # the manifest's task picks the pipeline and its source (edge_sdk.pipelines)
+        task = task_of(session)
+        pipeline: Any = pipeline_for(session)
+    except BaseException:
+        session.close()
+        raise
     per_stage: dict[str, list[float]] = {s: [] for s in (*STAGES, "total")}
     first_ms: float | None = None
     counted = 0
-    with session, opener(source) as src:
+    with session, open_task_source(task, source) as src:
         t_start = time.perf_counter()
         warm_end = t_start + max(0.0, warmup)
         t_count = None
@@ -70,7 +81,7 @@ def benchmark_pipeline(bundle: str | os.PathLike[str], source: str, *, backend: 
     result_: dict[str, Any] = {
         "kind": "pipeline", "pipeline": type(pipeline).__name__, "bundle": str(path), "source": source,
         "model": manifest.model if manifest else path.stem, "precision": manifest.precision if manifest else None,
-        "backend": session.backend, "batch": 1, "threads": threads,
+        "backend": session.backend, "batch": 1, "threads": threads, "choice": session.choice,
         "start": {"artifact_bytes": artifact_path(path, manifest).stat().st_size, "load_ms": load_ms,
                   "first_frame_ms": first_ms},
         "frames": counted, "frames_read": frames_read, "wall_s": wall,

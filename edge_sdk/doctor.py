@@ -59,6 +59,13 @@ def _cache_writable() -> dict[str, Any]:
         return {"path": str(path), "writable": False, "error": e.strerror or str(e)}
 
 
+def _autotune() -> dict[str, Any]:
+    """backend="auto"'s measured decisions (runtimes.autotune): the cache file and what it chose per model."""
+    from runtimes.autotune import summary
+
+    return summary()
+
+
 def _gpu() -> dict[str, Any]:
     from runtimes.gpu import gpu_info
 
@@ -69,11 +76,13 @@ def _gpu() -> dict[str, Any]:
 
 def diagnose() -> dict[str, Any]:
     from runtimes import available_backends
+    from runtimes.cpuinfo import cpu_name
 
     providers = _providers()
     report: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
+        "cpu": cpu_name(),
         "cpu_cores": os.cpu_count(),
         "versions": {p: _version(p) for p in PACKAGES},
         "backends": available_backends(),
@@ -82,6 +91,7 @@ def diagnose() -> dict[str, Any]:
         "opencv": _opencv(),
         "cameras": sorted(glob.glob("/dev/video*")),
         "cache": _cache_writable(),
+        "autotune": _autotune(),
     }
     report["advice"] = advice(report)
     return report

@@ -6,22 +6,28 @@ import os
 from pathlib import Path
 from typing import Any
 
+from runtimes import autotune
 from runtimes.backends import AUTO_ORDER, BACKENDS, backend_class
 from runtimes.errors import BackendUnavailableError, EdgeSDKError, ManifestError
 from runtimes.manifest import MANIFEST_NAME, Manifest, inside, read_manifest, verified_artifact
 from runtimes.recovery import recover_bundle
 from runtimes.session import Session, check_limit
 
+MEASURE_WITH = {"allow_nonfinite"}  # options every backend takes: any other option means "not auto-tuned"
+
 
 def load(path: str | os.PathLike[str], backend: str = "auto", **options: Any) -> Session:
     """Load a model for inference.
 
     ``path``: a bundle directory (manifest checked, artifact hash verified) or a bare ``.onnx`` /
-    ``.engine`` file. ``backend``: ``"auto"`` (TensorRT for engines, else ONNX Runtime), or one of
-    ``"onnxruntime"``, ``"tensorrt"``, ``"numpy"``. ``options`` go to the backend, e.g.
-    ``threads=1``, ``providers=[...]``, ``engine_cache_dir=...`` (onnxruntime), ``rebuild=False``
-    (tensorrt), ``allow_nonfinite=True`` (all), and the per-call bounds ``max_batch=4096``,
-    ``max_input_bytes=1 << 30`` (all; see ``runtimes.session``).
+    ``.engine`` file. ``backend``: ``"auto"`` (TensorRT for engines; for ONNX the fastest of ONNX
+    Runtime, OpenVINO and numpy at the thread settings worth trying, measured on first load and
+    cached: :mod:`runtimes.autotune`), or one of ``"onnxruntime"``, ``"openvino"``, ``"tensorrt"``,
+    ``"numpy"``. ``options`` go to the backend, e.g. ``threads=1`` (onnxruntime, openvino),
+    ``spin=False``, ``providers=[...]``, ``engine_cache_dir=...`` (onnxruntime), ``cache=False``
+    (openvino), ``rebuild=False`` (tensorrt), ``allow_nonfinite=True`` (all), and the per-call bounds
+    ``max_batch=4096``, ``max_input_bytes=1 << 30`` (all; see ``runtimes.session``). A backend option
+    with ``auto`` skips the measurement. ``session.choice`` says what was chosen and how.
     """
     path = Path(path)
     recover_bundle(path)  # an export killed while swapping bundles may have left this one renamed aside
@@ -56,6 +62,13 @@ def load(path: str | os.PathLike[str], backend: str = "auto", **options: Any) ->
                 verified_artifact(path.parent, m)
     else:
         raise ManifestError(f"model not found: {path}")
+    if backend == "auto" and artifact.suffix == ".onnx" and set(options) <= MEASURE_WITH and autotune.mode() != "off":
+        def load_one(c: autotune.Candidate) -> Session:
+            return backend_class(c.backend)(artifact, manifest, **c.options(), **options)  # type: ignore[no-any-return]
+
+        chosen = autotune.choose(artifact, manifest, load_one)
+        chosen.set_limits(**limits)
+        return chosen
     names = AUTO_ORDER[artifact.suffix] if backend == "auto" else (backend,)
     if bundle is not None and "tensorrt" in names:
         options.setdefault("bundle", bundle)
@@ -68,6 +81,8 @@ def load(path: str | os.PathLike[str], backend: str = "auto", **options: Any) ->
             session: Session = cls(artifact, manifest, **({k: v for k, v in options.items()
                                                            if k != "bundle" or name == "tensorrt"}))
             session.set_limits(**limits)
+            session.choice = {"backend": name, "threads": session.threads, "spin": getattr(session, "spin", None),
+                              "by": "default" if backend == "auto" else "request"}
             return session
         except BackendUnavailableError as e:
             if backend != "auto":
@@ -80,7 +95,8 @@ def available_backends() -> dict[str, str]:
     """Which backends can be imported here: name -> "ok" or the reason it cannot."""
     import importlib
 
-    needs = {"onnxruntime": ("onnxruntime",), "numpy": ("onnx",), "tensorrt": ("tensorrt", "polygraphy")}
+    needs = {"onnxruntime": ("onnxruntime",), "openvino": ("openvino",), "numpy": ("onnx",),
+             "tensorrt": ("tensorrt", "polygraphy")}
     out = {}
     for name, mods in needs.items():
         missing = []

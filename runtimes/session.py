@@ -9,7 +9,8 @@ Input policy (documented, tested):
     (their arithmetic or their hidden values differ from what the backend sees; pass ``np.asarray(x)``
     or ``x.filled(v)``); ``np.memmap`` is read as the plain array it is;
   * dtype must match (no silent casts: a uint8 frame fed to a float model is a bug upstream);
-  * rank and every static dim must match; symbolic dims (the batch) accept any size >= 1;
+  * rank and every static dim must match; symbolic dims (the batch, and the height and width of a model
+    exported with them symbolic) accept any size >= 1;
   * empty arrays are refused; non-contiguous views are accepted (copied once);
   * NaN/Inf are refused by default (``allow_nonfinite=True`` lets them through), because a
     non-finite input silently poisons every output of most networks.
@@ -30,6 +31,7 @@ backend objects they already hold.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -79,7 +81,7 @@ def _is_static(dim: int | str) -> TypeGuard[int]:
 
 @functools.cache
 def _static_dims(shape: tuple[int | str, ...]) -> tuple[tuple[int, int], ...]:
-    """(axis, size) of every static dim; symbolic dims (the batch) accept any size."""
+    """(axis, size) of every static dim; symbolic dims (batch, height, width ...) accept any size."""
     return tuple((axis, want) for axis, want in enumerate(shape) if _is_static(want))
 
 
@@ -121,6 +123,8 @@ class Session:
 
     backend = "base"
     threads: int | None = None  # intra-op threads the backend runs with, where it decides them (onnxruntime)
+    choice: dict[str, Any] | None = None  # how load() chose backend and threads (runtimes.autotune)
+    probe: dict[str, Any] | None = None  # the measurements behind an automatic choice, where there were any
     max_batch: int = DEFAULT_MAX_BATCH
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     _closed: bool = False
@@ -159,11 +163,18 @@ class Session:
             raise
 
     def __call__(self, x: Any) -> np.ndarray:
-        """Single-input, single-output shortcut: ``session(x) -> y``."""
+        """Single-input, single-output shortcut: ``session(x) -> y``.
+
+        A model with several inputs or outputs is refused (InputError) rather than answered in part:
+        ``session.run({"input": x})`` returns every output by name, in the model's output order."""
         if self._closed:
             raise_closed()
         if len(self.inputs) != 1:
             raise InputError(f"this model has {len(self.inputs)} inputs; call run({{name: array}}) instead")
+        if len(self.outputs) != 1:
+            names = ", ".join(o.name for o in self.outputs)
+            raise InputError(f"this model has {len(self.outputs)} outputs ({names[:200]}), and session(x) returns one "
+                             f"array: call session.run({{{self.inputs[0].name!r}: x}}) to get all of them by name")
         checked = self._check(self.inputs[0], x)  # the name is right by construction: skip run()'s name checks
         try:
             return self._infer_single(checked)
@@ -243,12 +254,13 @@ class Session:
         if value.ndim and value.shape[0] > self.max_batch and _symbolic_batch(spec.shape):
             raise InputError(f"input {spec.name!r}: batch {value.shape[0]} is over the limit of {self.max_batch} "
                              "(split it, or load(..., max_batch=N) raises it)")
-        if not self.allow_nonfinite and value.dtype.kind == "f" and not np.isfinite(value).all():
+        out: np.ndarray = value if value.flags.c_contiguous else np.ascontiguousarray(value)
+        if not self.allow_nonfinite and out.dtype.kind == "f" and not all_finite(out):
             raise InputError(
                 f"input {spec.name!r}: contains NaN or Inf (refused by default; load(..., allow_nonfinite=True) "
                 "to pass them through)"
             )
-        return value if value.flags.c_contiguous else np.ascontiguousarray(value)
+        return out
 
     # -- backend hooks ------------------------------------------------------------------------------
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -257,6 +269,18 @@ class Session:
     def _infer_single(self, x: np.ndarray) -> np.ndarray:
         """The first output for the (checked) single input; backends may skip the dict plumbing."""
         return self._infer({self.inputs[0].name: x})[self.outputs[0].name]
+
+
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def all_finite(value: np.ndarray) -> bool:
+    """No NaN or Inf in a float array. For float32/float64 one BLAS dot first: the sum of squares is
+    finite exactly when every element is, unless it overflows, and only then are the elements checked
+    one by one (a few times faster than ``np.isfinite(x).all()`` on the inputs of one call)."""
+    if value.dtype in _BLAS_FLOATS and math.isfinite(np.vdot(value, value)):
+        return True
+    return bool(np.isfinite(value).all())
 
 
 def _plain_array(spec: TensorInfo, value: Any) -> np.ndarray:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The suite never reads or writes this machine's cache (~/.cache/edge-sdk: zoo bundles, engines, autotune
+# decisions): one fresh directory per test session, inherited by every subprocess the tests start.
+os.environ["EDGE_SDK_CACHE"] = tempfile.mkdtemp(prefix="edge-sdk-test-cache-")
+atexit.register(shutil.rmtree, os.environ["EDGE_SDK_CACHE"], True)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from benchmarks.attention import cmp_attention  # noqa: E402
 from benchmarks.c_white_balance import cmp_c_white_balance  # noqa: E402
 from benchmarks.classifiers import cmp_care, cmp_compact_cnn  # noqa: E402
 from benchmarks.cold_start import cmp_cold_start  # noqa: E402
+from benchmarks.cpu_paths import cmp_care_paths, cmp_thread_policy  # noqa: E402
 from benchmarks.emlp import cmp_emlp  # noqa: E402
 from benchmarks.harness import TORCH_THREADS, Section, torch_mod  # noqa: E402
 from benchmarks.white_balance import cmp_white_balance  # noqa: E402
@@ -32,6 +33,7 @@ from edge_sdk.benchmark import provenance  # noqa: E402
 COMPARISONS: dict[str, Callable[[], Section]] = {
     "emlp": cmp_emlp, "compact-cnn": cmp_compact_cnn, "care": cmp_care, "white-balance": cmp_white_balance,
     "attention": cmp_attention, "cold-start": cmp_cold_start, "c-white-balance": cmp_c_white_balance,
+    "thread-policy": cmp_thread_policy, "care-paths": cmp_care_paths,
 }
 
 
@@ -48,10 +50,13 @@ def header(seconds: float) -> list[str]:
             "medians. Single-process latency, CPU only. *shown* rows have no target: they are context.", "",
             f"Machine: {prov['cpu']}, {prov['usable_cores']} usable / {prov['cores']} cores "
             f"(shared with other jobs: absolute times are noisy, ratios less so), {prov['os']}.  ",
-            f"Threads: onnxruntime intra-op default of the runtime, torch default {TORCH_THREADS[0]} (also timed at 1 "
-            f"thread; torch ratios use the faster of the two); env {env or '(none set)'}.  ",
+            "Threads: the runtime's own choice (`edge_sdk.load` measures backend and threads on first load and "
+            "caches it; sections 8 and 9 re-measure in this run), torch default "
+            f"{TORCH_THREADS[0]} (also timed at 1 thread; torch ratios use the faster of the two); "
+            f"env {env or '(none set)'}.  ",
             f"Versions: edge-sdk {v['edge-sdk']}, python {prov['python']}, numpy {v['numpy']}, onnxruntime "
-            f"{v['onnxruntime']}, OpenCV {v['opencv']}, torch {torch.__version__}, TensorRT {v['tensorrt'] or '-'}.  ",
+            f"{v['onnxruntime']}, OpenVINO {v.get('openvino') or '-'}, OpenCV {v['opencv']}, torch "
+            f"{torch.__version__}, TensorRT {v['tensorrt'] or '-'}.  ",
             f"Run at {prov['time']}, took {seconds:.0f} s.", ""]
 
 

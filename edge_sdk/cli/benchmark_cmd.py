@@ -14,7 +14,8 @@ from edge_sdk.cli.export_cmd import PRECISION_CHOICES
 from edge_sdk.cli.output import format_table, print_json
 from edge_sdk.errors import EdgeSDKError
 
-BACKEND_CHOICES = ["auto", "onnxruntime", "numpy", "tensorrt"]
+BACKENDS = ["auto", "onnxruntime", "openvino", "numpy", "tensorrt"]
+BACKEND_CHOICES = [*BACKENDS, "all"]  # all: every backend above, side by side (those that cannot run are skipped)
 DEFAULT_PLOT = "benchmark-latency.png"
 TABLE_WIDTH = 120
 
@@ -25,13 +26,17 @@ Benchmark each BUNDLE with each --backend using the device runtime (no torch).
 For each bundle x backend it reports the cost to start (artifact size, load time, first
 inference, apart from the warm runs), warm latency statistics (count, min, mean, median, p90,
 p95, p99, max, std, CoV; a warning when the CoV is high), throughput, peak RSS of the process,
-and the accuracy figure from the manifest's parity report. With --pipeline URI it runs the
+and accuracy: the manifest's parity figure and, for a bundle with golden samples, those samples run
+on each backend (the rule of `edge-sdk check`), so a faster backend shows what it costs in accuracy.
+--backend all measures auto and every backend side by side; auto shows which backend and threads it
+chose and how (measured on first load and cached: `edge-sdk doctor` lists the cache; EDGE_SDK_AUTOTUNE=0
+turns the measurement off, =refresh repeats it). With --pipeline URI it runs the
 bundle's camera pipeline on that source instead (an emlp bundle: white balance on a
 dual-exposure source; a classifier: classification) and reports per-stage times (capture,
 preprocess, infer, postprocess), achieved fps against the source's fps, and dropped frames.
 
 Every run records provenance: CPU model, cores, thread settings and the versions of edge-sdk,
-numpy, onnxruntime, OpenCV and TensorRT. --json prints all of it with the raw per-iteration times
+numpy, onnxruntime, OpenVINO, OpenCV and TensorRT. --json prints all of it with the raw per-iteration times
 on stdout (nothing else goes there), --json-out FILE writes it to a file. The table shows the main
 figures and fits in 120 columns; min, mean, p95, max, std, size and RSS are in the JSON.
 
@@ -44,6 +49,7 @@ cached; that needs the host install).
 examples:
   edge-sdk benchmark bundles/compact-cnn-int8
   edge-sdk benchmark bundles/emlp --backend numpy --backend onnxruntime --iterations 10000
+  edge-sdk benchmark bundles/care-s0-int8-cpu --backend all --threads 2
   edge-sdk benchmark compact-cnn --precision int8 --batch 32 --threads 2 --json-out bench.json
   edge-sdk benchmark emlp --backend numpy --backend onnxruntime --json | jq '.results[].latency_ms.median'
   edge-sdk benchmark emlp --pipeline "synthetic://dual-exposure?size=1920x1080" --duration 5
@@ -55,13 +61,14 @@ def add_parser(sub: Any) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundles", nargs="+", metavar="BUNDLE", help="bundle directory, .onnx file or zoo name")
     p.add_argument("--backend", action="append", metavar="B", choices=BACKEND_CHOICES,
-                   help=f"{', '.join(BACKEND_CHOICES)}; repeat for several (default: auto)")
+                   help=f"{', '.join(BACKEND_CHOICES)}; repeat for several, or all (default: auto)")
     p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
     p.add_argument("--warmup", type=float, default=1.0, metavar="SECONDS", help="untimed warm-up (default 1)")
     stop = p.add_mutually_exclusive_group()
     stop.add_argument("--duration", type=float, metavar="SECONDS", help="time this long (default 3)")
     stop.add_argument("--iterations", type=int, metavar="N", help="time exactly N calls (or frames)")
-    p.add_argument("--threads", type=int, metavar="N", help="intra-op threads (onnxruntime)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="intra-op threads (onnxruntime, openvino; with auto it skips the measurement)")
     p.add_argument("--precision", default="fp32", metavar="P", choices=PRECISION_CHOICES,
                    help=f"precision for zoo names: {', '.join(PRECISION_CHOICES)} (default fp32)")
     p.add_argument("--pipeline", metavar="URI", help="benchmark the camera pipeline on this source")
@@ -106,7 +113,8 @@ def _accuracy(a: dict[str, Any] | None) -> str:
 def row_name(r: dict[str, Any]) -> str:
     """The row a result is shown as: model, precision, backend and batch (or pipeline)."""
     kind = "pipeline" if r["kind"] == "pipeline" else f"batch {r['batch']}"
-    return f"{r['model']} {r['precision'] or ''}".strip() + f", {r['backend']}, {kind}"
+    backend = f"auto: {r['backend']}" if r.get("requested_backend") == "auto" else r["backend"]
+    return f"{r['model']} {r['precision'] or ''}".strip() + f", {backend}, {kind}"
 
 
 def warning_lines(results: list[dict[str, Any]]) -> list[str]:
@@ -121,13 +129,33 @@ def _table(results: list[dict[str, Any]]) -> str:
         first = st.get("first_inference_ms", st.get("first_frame_ms")) or 0.0
         rate = f"{r['fps']:.1f} fps" if r["kind"] == "pipeline" else f"{r['throughput_per_s']:.1f}/s"
         threads = r.get("effective_threads")
+        auto = "auto: " if r.get("requested_backend") == "auto" else ""
         rows.append([f"{r['model']} {r['precision'] or ''}".strip(),
-                     r["backend"] + (f" ({threads} thr)" if threads else ""), r["batch"],
+                     auto + r["backend"] + (f" ({threads} thr)" if threads else ""), r["batch"],
                      f"{st['load_ms']:.1f}", f"{first:.2f}", f"{s['median']:.3f}", f"{s['p90']:.3f}",
-                     f"{s['p99']:.3f}", f"{s['cov'] * 100:.1f}%", rate, _accuracy(r.get("accuracy"))])
+                     f"{s['p99']:.3f}", f"{s['cov'] * 100:.1f}%", rate,
+                     _accuracy(r.get("device_accuracy") or r.get("accuracy"))])
     head = ["model", "backend", "batch", "load ms", "first ms", "median", "p90", "p99", "CoV", "throughput",
             "accuracy"]
     return format_table(head, rows, max_width=TABLE_WIDTH, shrink=(0, 1, 10))
+
+
+def choice_lines(results: list[dict[str, Any]]) -> list[str]:
+    """How auto chose, per auto result: from the cache or by measuring, and the candidates' figures."""
+    out = []
+    for r in results:
+        choice, probe = r.get("choice") or {}, r.get("probe") or {}
+        if r.get("requested_backend") != "auto" or choice.get("by") not in ("probe", "cache"):
+            continue
+        ms = probe.get("ms") or {}
+        figures = ", ".join(f"{k} {v:.3f}" for k, v in sorted(ms.items(), key=lambda kv: kv[1]))
+        how = "measured now" if choice["by"] == "probe" else "measured earlier, from the cache"
+        out.append(f"auto ({row_name(r)}): chose {r['backend']}"
+                   + (f" at {choice.get('threads')} threads" if choice.get("threads") else "")
+                   + f" ({how}; median ms: {figures})")
+        out += [f"  not used, although faster: {k}: {str(v)[:160]}" for k, v in (probe.get("skipped") or {}).items()
+                if "budget" in str(v) or "golden" in str(v)]  # the accuracy check turned it down
+    return out
 
 
 def _pipeline_table(r: dict[str, Any]) -> str:
@@ -143,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
     from edge_sdk.benchmark import SCHEMA, benchmark_model, provenance
 
     _check(args)
-    backends = args.backend or ["auto"]
+    backends = list(dict.fromkeys(b for name in args.backend or ["auto"]
+                                  for b in (BACKENDS if name == "all" else [name])))
     duration = args.duration if args.duration is not None or args.iterations is not None else 3.0
     quiet = args.quiet or args.json
     combos = [(bundle, backend) for bundle in args.bundles for backend in backends]
@@ -162,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
                 results.append(benchmark_pipeline(bundle, args.pipeline, **common))
             else:
                 results.append(benchmark_model(bundle, batch=args.batch, **common))
+            results[-1]["requested_backend"] = backend
         except EdgeSDKError as e:
             if len(combos) == 1:
                 raise
@@ -194,11 +224,13 @@ def run(args: argparse.Namespace) -> int:
     prov = report["provenance"]
     v = prov["versions"]
     print(f"{prov['cpu']}, {prov['usable_cores']}/{prov['cores']} cores, threads {args.threads or 'default'}; "
-          f"onnxruntime {v['onnxruntime']}, numpy {v['numpy']}, opencv {v['opencv']}, "
-          f"tensorrt {v['tensorrt'] or '-'}", file=out)
-    print("latency in ms (warm); load and first inference are measured apart; accuracy from the bundle's parity "
-          "check (AE: mean angular error)", file=out)
+          f"onnxruntime {v['onnxruntime']}, openvino {v.get('openvino') or '-'}, numpy {v['numpy']}, "
+          f"opencv {v['opencv']}, tensorrt {v['tensorrt'] or '-'}", file=out)
+    print("latency in ms (warm); load and first inference are measured apart; accuracy: the bundle's golden samples "
+          "on each backend where it has them, else its parity check (AE: mean angular error)", file=out)
     print(_table(results), file=out)
+    for line in choice_lines(results):
+        print(line, file=out)
     for r in results:
         if r["kind"] == "pipeline":
             print(_pipeline_table(r), file=out)

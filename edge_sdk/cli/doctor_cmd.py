@@ -11,8 +11,10 @@ HELP = "check this machine: versions, backends, GPU/TensorRT, OpenCV, cameras"
 DESCRIPTION = """\
 Report what this machine can run: package versions, which runtime backends load, ONNX Runtime's
 execution providers, CUDA GPU and TensorRT presence, OpenCV's video back-ends (GStreamer or not),
-visible camera devices, and whether the cache directory is writable, with advice for what is
-missing. Nothing here imports torch.
+visible camera devices, whether the cache directory is writable, and the backend and threads
+that `load(..., backend="auto")` measured as fastest for each model (the last 10; --json lists all;
+delete the file or set EDGE_SDK_AUTOTUNE=refresh to measure again), with advice for what is missing.
+Nothing here imports torch.
 
 examples:
   edge-sdk doctor
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(r)
         return 0
-    print(f"python {r['python']} on {r['platform']}, {r['cpu_cores']} cores")
+    print(f"python {r['python']} on {r['platform']}, {r['cpu']}, {r['cpu_cores']} cores")
     print(format_table(["package", "version"], [(k, v or "-") for k, v in r["versions"].items()]))
     print()
     print(format_table(["backend", "status"], list(r["backends"].items())))
@@ -48,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
               f"{'yes' if cv['gui'] else 'no'}, video back-ends {', '.join(cv['video_backends'])}")
     print(f"cameras: {', '.join(r['cameras']) or 'none'}")
     print(f"cache: {r['cache']['path']} ({'writable' if r['cache']['writable'] else 'NOT writable'})")
+    at = r["autotune"]
+    print(f"auto backend choices: {at['path']} ({len(at['entries'])} models measured; EDGE_SDK_AUTOTUNE: {at['mode']})")
+    for e in at["entries"][-10:]:
+        best = min(e["ms"].values(), default=None)
+        print(f"  {e['artifact']}: {e['choice']}" + (f", {best:.3f} ms" if best is not None else ""))
     for tip in r["advice"]:
         print(f"  - {tip}")
     return 0

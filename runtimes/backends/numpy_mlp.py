@@ -158,6 +158,17 @@ class NumpySession(Session):
             step(env)
         return {k: np.asarray(env[k], dtype=np.float32) for k in out_names}
 
+    def _infer_single(self, x: np.ndarray) -> np.ndarray:
+        program = self._program  # the same steps as _infer, without the feed and output dicts
+        if program is None:
+            raise_closed()
+        consts, steps, out_names = program
+        env: dict[str, Any] = dict(consts)
+        env[self.inputs[0].name] = x
+        for step in steps:
+            step(env)
+        return np.asarray(env[out_names[0]], dtype=np.float32)
+
     def close(self) -> None:
         """Drop the compiled plan and constants. Idempotent."""
         self._closed = True

@@ -1,9 +1,13 @@
 """ONNX Runtime backend: CPU always; CUDA and TensorRT execution providers where onnxruntime-gpu has them.
 
-Session options: full graph optimisation, sequential execution, one inter-op thread. Intra-op
-threads follow the model's size: one thread for small models (thread hand-off costs more than it
-saves on a few million MACs: compact-cnn runs faster on one), every core for large ones (care-s0 at
-224² runs ~1.4x faster on two cores than on one). ``threads=N`` overrides (1..max(64, 4 x CPUs)).
+Session options: full graph optimisation, sequential execution, one inter-op thread. ``threads=N``
+(1..max(64, 4 x CPUs)) sets the intra-op threads and ``spin=False`` makes idle ones sleep at once
+instead of spin-waiting for the next call (ONNX Runtime's ``session.intra_op.allow_spinning``).
+``load(path)`` (backend ``auto``) measures which setting is fastest for the model on this machine
+(:mod:`runtimes.autotune`). Without a measurement the intra-op threads follow the model's size: one
+thread for small models (the conservative choice on a busy machine: thread hand-off and spinning
+cost more than they save on a few million MACs when other jobs hold the cores), every core for
+large ones.
 
 ``close()`` drops the session's references to the ONNX Runtime session, which frees it once calls
 already in flight (they hold their own reference) return.
@@ -46,6 +50,7 @@ class OnnxRuntimeSession(Session):
         *,
         providers: list[str] | None = None,
         threads: int | None = None,
+        spin: bool | None = None,
         engine_cache_dir: str | os.PathLike[str] | None = None,
         allow_nonfinite: bool = False,
     ) -> None:
@@ -64,6 +69,9 @@ class OnnxRuntimeSession(Session):
         opts.inter_op_num_threads = 1
         opts.intra_op_num_threads = threads or default_threads(Path(artifact).stat().st_size)
         self.threads = opts.intra_op_num_threads
+        if spin is not None:  # idle intra-op threads spin-wait for work (ORT's default) or sleep at once
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        self.spin = spin
         opts.log_severity_level = 3
         available = ort.get_available_providers()
         chosen = providers or [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]

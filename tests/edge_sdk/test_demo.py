@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 import edge_sdk
+from edge_sdk import demo
 from tests.video_checks import read_video, white_surface_casts
 
 
@@ -18,13 +19,15 @@ def test_demo_writes_what_it_promises(cli, tmp_path) -> None:
     assert "white balance (emlp fp32)" in r.out and "compact-cnn-int8" in r.out and str(out) in r.out
 
     report = json.loads((out / "report.json").read_text())
-    assert len(report["conversions"]) == 6 and all(c["passed"] for c in report["conversions"].values())
+    assert len(report["conversions"]) == 7 and all(c["passed"] for c in report["conversions"].values())
+    assert "white balance (eccc fp32)" in r.out  # eccc (FP32) on the same dual-exposure frames
     for name in ("emlp", "compact-cnn", "care-tiny"):
-        for precision in ("fp32", "int8"):
+        for precision in demo.demo_precisions():
             assert (out / "bundles" / f"{name}-{precision}" / "model.onnx").is_file()
     assert all(c["top1"] >= 0.9 and c["frames"] == 60 for c in report["classifiers"].values())
     wb = report["white_balance"]
     assert wb["frames"] == 6 and wb["angular_error_deg"]["mean"] < 10
+    assert wb["also"]["eccc-fp32"]["angular_error_deg"]["n"] == 6 and wb["also"]["eccc-fp32"]["backend"]
     assert set(wb["stage_ms"]) >= {"capture", "preprocess", "infer", "postprocess"}
 
     frames = read_video(out / "white_balance.mp4")

@@ -40,7 +40,8 @@ def test_numpy_backend_refuses_conv_graphs(zoo_bundle) -> None:
         edge_sdk.load(zoo_bundle("compact-cnn"), backend="numpy")
 
 
-def test_auto_picks_onnxruntime_for_onnx(zoo_bundle) -> None:
+def test_auto_picks_onnxruntime_for_onnx(zoo_bundle, monkeypatch) -> None:
+    monkeypatch.setenv("EDGE_SDK_AUTOTUNE", "0")  # no measurement: the table's order (tests/runtimes/test_autotune.py)
     assert edge_sdk.load(zoo_bundle("compact-cnn")).backend == "onnxruntime"
 
 
