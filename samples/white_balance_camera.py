@@ -1,15 +1,17 @@
-"""Auto white balance from a dual-exposure camera: (long, short) pair -> EMLP -> gains -> corrected frame.
+"""Auto white balance from a dual-exposure camera: (long, short) pair -> EMLP/ECCC/CCC -> gains -> corrected frame.
 
-    python samples/white_balance_camera.py [INPUT_URI] [OUTPUT_URI] [--model emlp] [--max-frames N]
+    python samples/white_balance_camera.py [INPUT_URI] [OUTPUT_URI] [--model emlp|eccc|ccc] [--max-frames N]
 
     python samples/white_balance_camera.py                                  # 30 synthetic scenes, headless
     python samples/white_balance_camera.py synthetic://dual-exposure?count=30 file://wb.mp4
+    python samples/white_balance_camera.py synthetic://dual-exposure?count=30 --model eccc
     python samples/white_balance_camera.py "dual://?long=file://long.mp4&short=file://short.mp4" dir://out/
     python samples/white_balance_camera.py "v4l2:///dev/video0?layout=side-by-side" display://0
 
 Each output frame shows the long exposure as captured (left) beside the white-balanced one
 (right), with the gains, the estimated illuminant and, for synthetic scenes, the angular error
-against the true illuminant. --model is a bundle directory or a zoo name (exported on first use).
+against the true illuminant. --model is a bundle directory or a zoo name (exported on first use); its
+manifest says which features the model takes (edge_sdk.pipelines.AWB_EXTRACTORS).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input_uri", nargs="?", default="synthetic://dual-exposure?count=30")
     p.add_argument("output_uri", nargs="?", default="null://")
-    p.add_argument("--model", default="emlp", help="bundle directory or zoo name (default emlp)")
+    p.add_argument("--model", default="emlp", help="bundle directory or zoo name: emlp (default), eccc, ccc")
     p.add_argument("--max-frames", type=int, help="stop after N frames")
     args = p.parse_args()
 

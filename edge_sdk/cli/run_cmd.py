@@ -22,10 +22,11 @@ the source knows the truth (top-1 accuracy for frames with meta['label'], angula
 frames with meta['illuminant'], as the synthetic:// sources give).
 
 BUNDLE is a bundle directory or a zoo name (exported once and cached; needs the host install).
-The manifest's task picks the pipeline:
+The manifest's task picks the pipeline (edge_sdk.pipelines.TASK_PIPELINES):
   classification          Classifier on single frames: top-1 label, score, top-k, timings
   illuminant-estimation   WhiteBalance on (long, short) exposure pairs: before | after image,
-                          gains, illuminant, angular error
+                          gains, illuminant, angular error; the manifest's extractor picks the
+                          features (emlp: DEF + statistics, ccc: log-chroma histograms, eccc: both)
 
 INPUT_URI: v4l2:///dev/video0, csi://0, rtsp://..., http://.../stream, file://clip.mp4, dir://frames/,
 synthetic://digits, synthetic://dual-exposure, dual://?long=URI&short=URI (see edge_sdk.camera).
@@ -42,6 +43,7 @@ writes them as frames arrive; --json prints the summary with them (the first 10,
 examples:
   edge-sdk run compact-cnn synthetic://digits?count=200
   edge-sdk run emlp synthetic://dual-exposure?count=30 file://wb.mp4
+  edge-sdk run eccc synthetic://dual-exposure?count=30 --json
   edge-sdk run bundles/compact-cnn-int8 v4l2:///dev/video0 display://0 --backend onnxruntime
   edge-sdk run care-tiny dir://photos/ dir://labelled/ --json
   edge-sdk run compact-cnn synthetic://digits?count=100 --output results.csv --threshold 0.8
@@ -97,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
     if manifest.task == "classification" and args.threshold is not None and args.threshold > 1:
         raise EdgeSDKError(f"--threshold for a classifier is a score from 0 to 1, got {args.threshold}")
     summary = _loop(session, manifest.task, args, quiet)
+    from edge_sdk.camera.frames import redact  # never print a camera password
+
     summary = {"model": manifest.model, "task": manifest.task, "precision": manifest.precision,
-               "backend": session.backend, "input": args.input, "output": args.output, **summary}
+               "backend": session.backend, "input": redact(args.input), "output": redact(args.output),
+               **summary}
     if not args.json:
         summary.pop("per_frame", None)
     if args.json:
@@ -139,20 +144,20 @@ def _loop(session: Any, task: str, args: argparse.Namespace, quiet: bool) -> dic
     from tqdm.auto import tqdm
 
     from edge_sdk.awb.metrics import summarize
-    from edge_sdk.camera import open_dual_source, open_sink, open_source
+    from edge_sdk.camera import open_sink
     from edge_sdk.cli.results_file import ResultsWriter
-    from edge_sdk.pipelines import Classifier, WhiteBalance
+    from edge_sdk.pipelines import open_task_source, pipeline_for
     from edge_sdk.pipelines.draw import ERROR_THRESHOLD_DEG, SCORE_THRESHOLD, draw_prediction, draw_white_balance
 
     wb = task == "illuminant-estimation"
     threshold = args.threshold if args.threshold is not None else ERROR_THRESHOLD_DEG if wb else SCORE_THRESHOLD
-    pipeline: Any = WhiteBalance(session) if wb else Classifier(session)
+    pipeline: Any = pipeline_for(session)  # the manifest's task (and extractor) pick it: one table
     stages: dict[str, float] = {}
     hits, labelled, errors, fallbacks, n = 0, 0, [], 0, 0
     per_frame: list[dict[str, Any]] = []
     t_first: float | None = None
     with contextlib.ExitStack() as stack:
-        source = stack.enter_context((open_dual_source if wb else open_source)(args.input))
+        source = stack.enter_context(open_task_source(task, args.input))
         sink = stack.enter_context(open_sink(args.output, fps=source.fps))
         results = stack.enter_context(ResultsWriter(args.output_file, COLUMNS[task], rgb=("gains", "illuminant"))) \
             if args.output_file else None

@@ -16,17 +16,19 @@ HELP = "train a zoo model from a seed (reproduces the shipped weights)"
 DESCRIPTION = """\
 Train a zoo model with its documented recipe and write safetensors weights.
 
-With no --data, each model trains on the data behind its shipped weights: emlp on the
-physically based synthetic dual-exposure set, compact-cnn and care-tiny on digits-28
+With no --data, each model trains on the data behind its shipped weights: emlp, eccc and ccc
+on the physically based synthetic dual-exposure set (the same scenes; eccc and ccc train in
+seconds once the scenes are rendered), compact-cnn and care-tiny on digits-28
 (scikit-learn's real handwritten digits). With --data DIR, compact-cnn trains on the
 MNIST / Fashion-MNIST IDX files or CIFAR-10 binary batches found in DIR.
 
-White balance is learned per sensor. emlp --sensor NAME_OR_CSV renders the synthetic scenes
-through that sensor's spectral sensitivities: a colour-science camera ("Nikon 5100 (NPL)", the
-default, or "Sigma SDMerill (NPL)") or a CSV file with the header wavelength_nm,r,g,b (any
-wavelength grid covering 400-700 nm; optional '# black_level=64', '# white_level=4095',
-'# name=...' lines give the raw levels). The weights record the sensor's name, curve hash and
-levels; edge-sdk export puts them in the manifest, and the WhiteBalance pipeline uses its levels.
+White balance is learned per sensor. --sensor NAME_OR_CSV (emlp, eccc, ccc) renders the
+synthetic scenes through that sensor's spectral sensitivities: a colour-science camera
+("Nikon 5100 (NPL)", the default, or "Sigma SDMerill (NPL)") or a CSV file with the header
+wavelength_nm,r,g,b (any wavelength grid covering 400-700 nm; optional '# black_level=64',
+'# white_level=4095', '# name=...' lines give the raw levels). The weights record the sensor's
+name, curve hash and levels; edge-sdk export puts them in the manifest, and the WhiteBalance
+pipeline uses its levels.
 
 emlp --data DIR trains on captured dual-exposure pairs: DIR/pairs.csv with the header
 long,short,r,g,b[,pattern][,split] (frame paths relative to DIR; r,g,b the illuminant's raw
@@ -41,6 +43,8 @@ examples:
   edge-sdk train compact-cnn                      # writes ./compact-cnn.safetensors
   edge-sdk train emlp --seed 1 --out emlp.safetensors
   edge-sdk train emlp --sensor "Sigma SDMerill (NPL)" --out emlp-sigma.safetensors
+  edge-sdk train eccc                             # ECCC: histograms + DEF-steered bias (6,192 params)
+  edge-sdk train ccc --sensor "Sigma SDMerill (NPL)" --out ccc-sigma.safetensors
   edge-sdk train emlp --sensor my-sensor.csv --out emlp-mine.safetensors
   edge-sdk train emlp --data ~/captures/awb --out emlp-captured.safetensors
   edge-sdk train compact-cnn --data ~/data/mnist  # the paper's MNIST setting
@@ -57,7 +61,7 @@ def add_parser(sub: Any) -> None:
                    help="dataset directory (default: the model's own data); emlp: a captured-pairs folder "
                         "with pairs.csv (see above) or an .npz of features")
     p.add_argument("--sensor", metavar="NAME_OR_CSV",
-                   help="emlp: train for this sensor, a colour-science camera name or a wavelength_nm,r,g,b "
+                   help="emlp, eccc, ccc: train for this sensor, a colour-science camera name or a wavelength_nm,r,g,b "
                         "CSV (default: Nikon 5100 (NPL), the shipped weights' sensor)")
     p.add_argument("--out", "-o", type=Path, metavar="FILE",
                    help="output weights (default: ./NAME.safetensors)")
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                               "show_progress": not (args.quiet or args.json)}
     if args.sensor is not None:
         if spec.task != "illuminant-estimation":
-            raise EdgeSDKError(f"--sensor applies to white balance (emlp), not {spec.name}")
+            raise EdgeSDKError(f"--sensor applies to white balance (emlp, eccc, ccc), not {spec.name}")
         from edge_sdk.data.sensors import load_sensor
 
         kwargs["sensor"] = load_sensor(args.sensor)  # checked now, not after rendering the data

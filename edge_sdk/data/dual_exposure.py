@@ -33,6 +33,10 @@ The camera ``S`` and the levels are the ``sensor``'s (:mod:`edge_sdk.data.sensor
 camera name or a curves CSV; default Nikon D5100, 12-bit, black 64, which the shipped weights use).
 The same seed under another sensor gives the same scene content, light and exposure draws.
 
+Without the host install (colour-science, scikit-image, scikit-learn) the test split renders from the
+data shipped in :mod:`edge_sdk.assets`: exact spectra, JPEG-compressed photographs (same scenes, pixel
+values within the JPEG error; :mod:`edge_sdk.data.spectra`). The train and val splits need the host.
+
 Ground truth: the camera RGB of the illuminant, ``S^T E`` (the raw colour of a perfect white
 reflector), unit L2 norm, float32 (3,).
 
@@ -269,10 +273,35 @@ def iter_scenes(
 
 
 @lru_cache(maxsize=8)
+def awb_inputs(split: str, n: int, sensor: Sensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(emlp features (n x 15), log-chroma histogram inputs (n x W), illuminants (n x 3))`` of scenes 0..n-1
+    of a split at the feature size: each scene rendered once for every white-balance model (EMLP, ECCC, CCC),
+    cached per process; read-only arrays."""
+    from edge_sdk.awb.features import N_FEATURES, extract_features
+    from edge_sdk.awb.histogram import histogram_features, histogram_width
+
+    emlp = np.empty((n, N_FEATURES), np.float32)
+    hist = np.empty((n, histogram_width()), np.float32)
+    y = np.empty((n, 3), np.float32)
+    for i in range(n):
+        sc = generate_scene(i, split, FEATURE_HEIGHT, FEATURE_WIDTH, sensor)
+        emlp[i] = extract_features(sc.long, sc.short, white_level=sc.white_level, black_level=sc.black_level)
+        hist[i] = histogram_features(sc.long, sc.short, white_level=sc.white_level, black_level=sc.black_level)[0]
+        y[i] = sc.illuminant
+    for a in (emlp, hist, y):
+        a.setflags(write=False)
+    return emlp, hist, y
+
+
+@lru_cache(maxsize=8)
 def _feature_dataset(
     split: str, n: int, height: int, width: int, start_seed: int, sensor: Sensor
 ) -> tuple[np.ndarray, np.ndarray]:
     from edge_sdk.awb.features import extract_features
+
+    if (height, width, start_seed) == (FEATURE_HEIGHT, FEATURE_WIDTH, 0):  # shared with ECCC/CCC: render once
+        emlp, _, y = awb_inputs(split, n, sensor)
+        return emlp, y
 
     xs = np.empty((n, 0), np.float32)
     rows, ys = [], np.empty((n, 3), np.float32)

@@ -1,4 +1,13 @@
-"""White balance from a dual-exposure pair: pair -> DEF -> EMLP -> illuminant -> gains -> corrected frame.
+"""White balance from a dual-exposure pair: pair -> features -> model -> illuminant -> gains -> corrected frame.
+
+Which features a bundle's model takes comes from its manifest (``preprocessing["extractor"]``), looked up in
+one table, :data:`AWB_EXTRACTORS` (name -> how the model input is computed from the pair, and its width):
+``def`` (EMLP: dual-exposure feature + single-frame statistics, 15 values), ``log-chroma-hist`` (CCC:
+log-chroma histograms of the long frame) and ``log-chroma-hist+def`` (ECCC: the histograms and the DEF).
+Bundles exported before the names existed (their manifest names the emlp extractor function) read as
+``def``, as does a bare ``.onnx`` without a manifest; ``WhiteBalance(..., extractor=NAME)`` overrides it.
+A new head is one entry in the table (tests/edge_sdk/test_pipeline_table.py adds one). The runtime never
+imports what a manifest names: the name only selects a row of the table.
 
 For an ISP that applies gains itself, the result carries the illuminant (unit-norm camera RGB) and
 the per-channel gains (green = 1, the usual ISP convention). The corrected frame is the long
@@ -21,22 +30,73 @@ the frame metadata; gains are then applied per CFA site.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from edge_sdk.awb.baselines import gray_world
-from edge_sdk.awb.features import BAYER_PATTERNS, N_DEF, bayer_cells, features_and_usable_cells
+from edge_sdk.awb.features import BAYER_PATTERNS, N_DEF, N_FEATURES, bayer_cells, features_and_usable_cells
+from edge_sdk.awb.histogram import histogram_features, histogram_width
 from edge_sdk.camera.frames import DualFrame, Source
-from edge_sdk.errors import InputError
+from edge_sdk.errors import InputError, ManifestError
 from edge_sdk.pipelines.timing import Timings
 from runtimes import Session, load
 
 NEUTRAL = np.full(3, 1 / np.sqrt(3), np.float32)
+
+
+# (long, short, *, white_level, black_level, pattern) -> (model input float32 (width,), informative); informative
+# False: the pair carries no usable statistics, and white balance falls back (see the module doc)
+Extract = Callable[..., tuple[np.ndarray, bool]]
+
+
+@dataclass(frozen=True)
+class AwbExtractor:
+    """How a white-balance model's input is computed from a (long, short) pair, and its width."""
+
+    width: int
+    extract: Extract
+    description: str = ""
+
+
+def _def_features(long: np.ndarray, short: np.ndarray, **kwargs: Any) -> tuple[np.ndarray, bool]:
+    feats, usable = features_and_usable_cells(long, short, **kwargs)
+    return feats, usable > 0 or float(np.abs(feats[:N_DEF]).max()) >= 1e-6
+
+
+AWB_EXTRACTORS: dict[str, AwbExtractor] = {
+    "def": AwbExtractor(N_FEATURES, _def_features, "EMLP: dual-exposure feature (9) + single-frame statistics (6)"),
+    "log-chroma-hist": AwbExtractor(histogram_width(), functools.partial(histogram_features, with_def=False),
+                                    "CCC: log-chroma pixel and edge histograms of the long frame + their centre"),
+    "log-chroma-hist+def": AwbExtractor(histogram_width(with_def=True),
+                                        functools.partial(histogram_features, with_def=True),
+                                        "ECCC: the CCC histograms + the dual-exposure feature"),
+}
+# what manifests written before the names said (the emlp extractor function's path: a name, never imported)
+EXTRACTOR_ALIASES = {"edge_sdk.awb.features:extract_features": "def"}
+DEFAULT_EXTRACTOR = "def"  # a bare .onnx (no manifest), or a manifest that names none: the emlp layout
+
+
+def extractor_name(manifest: Any) -> str:
+    """The AWB extractor a bundle's manifest names (aliases resolved; :data:`DEFAULT_EXTRACTOR` when none)."""
+    pre = getattr(manifest, "preprocessing", None)
+    name = (pre.get("extractor") if isinstance(pre, dict) else None) or DEFAULT_EXTRACTOR
+    if not isinstance(name, str):
+        raise ManifestError(f"preprocessing.extractor must be a string, got {name!r:.80}; fix the bundle's manifest")
+    return EXTRACTOR_ALIASES.get(name, name)
+
+
+def get_extractor(name: str) -> AwbExtractor:
+    try:
+        return AWB_EXTRACTORS[name]
+    except KeyError:
+        raise ManifestError(f"unknown white-balance feature extractor {name[:80]!r}; this SDK knows "
+                            f"{', '.join(AWB_EXTRACTORS)} (re-export the bundle, or update edge-sdk)") from None
 
 
 class RawLevelsWarning(UserWarning):
@@ -95,13 +155,24 @@ def to_display(image: np.ndarray, white_level: float, black_level: float = 0.0, 
 
 
 class WhiteBalance:
-    """``WhiteBalance(bundle)(pair)`` -> :class:`WhiteBalanceResult`. Thread-safe like its Session."""
+    """``WhiteBalance(bundle)(pair)`` -> :class:`WhiteBalanceResult`. Thread-safe like its Session.
 
-    def __init__(self, bundle: str | os.PathLike[str] | Session, backend: str = "auto", **options: Any) -> None:
+    The feature extractor comes from the bundle's manifest (:data:`AWB_EXTRACTORS`), or ``extractor``."""
+
+    def __init__(self, bundle: str | os.PathLike[str] | Session, backend: str = "auto", *,
+                 extractor: str | None = None, **options: Any) -> None:
         self.session = bundle if isinstance(bundle, Session) else load(bundle, backend=backend, **options)
-        n_in = self.session.inputs[0].shape[-1]
-        if len(self.session.inputs) != 1 or n_in != 15:
-            raise InputError(f"WhiteBalance needs an emlp bundle (15 features in), got inputs {self.session.inputs}")
+        manifest = getattr(self.session, "manifest", None)
+        task = getattr(manifest, "task", None)
+        if task not in (None, "illuminant-estimation"):
+            raise InputError(f"WhiteBalance needs an illuminant-estimation bundle, got a {task} bundle "
+                             f"({getattr(manifest, 'model', '?')})")
+        self.extractor_name = extractor if extractor is not None else extractor_name(manifest)
+        self.extractor = get_extractor(self.extractor_name)
+        inputs = self.session.inputs
+        if len(inputs) != 1 or inputs[0].shape[-1] != self.extractor.width:
+            raise InputError(f"WhiteBalance: the {self.extractor_name!r} extractor gives {self.extractor.width} "
+                             f"values, but the model takes inputs {inputs}")
         self.sensor: dict[str, Any] | None = _manifest_sensor(getattr(self.session, "manifest", None))
 
     def __call__(
@@ -122,13 +193,12 @@ class WhiteBalance:
         (black, white), levels_from = self._levels(long, white_level, black_level, meta)
         fallback = None
         with t.stage("preprocess"):
-            feats, usable = features_and_usable_cells(long, short, white_level=white, black_level=black,
-                                                      pattern=pattern)
+            feats, informative = self.extractor.extract(long, short, white_level=white, black_level=black,
+                                                        pattern=pattern)
         with t.stage("infer"):
             ill = self.session(feats[None].astype(np.float32))[0]
         with t.stage("postprocess"):
-            no_stats = usable == 0 and float(np.abs(feats[:N_DEF]).max()) < 1e-6
-            if no_stats or not np.isfinite(ill).all() or float(np.linalg.norm(ill)) < 1e-6:
+            if not informative or not np.isfinite(ill).all() or float(np.linalg.norm(ill)) < 1e-6:
                 fallback = "no usable statistics in the pair: gray world on the short exposure"
                 cells = short if pattern is None else bayer_cells(short, pattern, "short")  # 2 x 2 CFA cells
                 ill = gray_world(cells, white_level=white, black_level=black)

@@ -1,4 +1,11 @@
-"""Top-1 accuracy of a classifier (a zoo name or an ``nn.Module``) on a dataset split."""
+"""Evaluation: top-1 accuracy of a classifier on a dataset split; the white-balance models side by side.
+
+:func:`white_balance_errors` puts EMLP, ECCC, CCC, the no-DEF MLP and the four classical baselines on the
+*same* synthetic test scenes (500, rendered for one sensor). Every learned method is for that sensor: the
+shipped weights on the shipped sensor (Nikon D5100); on another sensor, the model being evaluated uses the
+weights given, and the others are trained here by their recipes with the same seed (what ``edge-sdk train
+NAME --sensor ...`` writes), so no row is a model evaluated on a sensor it never saw.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge_sdk.awb.metrics import angular_error_deg
 from edge_sdk.errors import DatasetError
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["evaluate_classifier"]
+__all__ = ["AWB_MODELS", "evaluate_classifier", "white_balance_errors"]
+
+AWB_MODELS = ("emlp", "eccc", "ccc")  # the learned white-balance zoo models, in table order
 
 
 def evaluate_classifier(
@@ -70,3 +80,56 @@ def evaluate_classifier(
             correct += int((logits.argmax(1).numpy() == y[i : i + batch_size]).sum())
     n = len(y)
     return {"top1": correct / max(1, n), "n": n, "correct": correct}
+
+
+def _train_for_sensor(name: str, sensor: object, seed: int) -> torch.nn.Module:
+    """``name`` trained here for ``sensor`` by its recipe (the model ``edge-sdk train NAME --sensor`` writes)."""
+    from edge_sdk.data.dual_exposure import make_feature_dataset
+    from edge_sdk.training import eccc, emlp
+
+    if name == "emlp":
+        x, y = make_feature_dataset("train", emlp.N_TRAIN, sensor=sensor)  # type: ignore[arg-type]
+        xv, yv = make_feature_dataset("val", emlp.N_VAL, sensor=sensor)  # type: ignore[arg-type]
+        return emlp.fit_mlp(x, y, xv, yv, hidden=emlp.HIDDEN, seed=seed)[0]
+    x, y = eccc.model_inputs(name, "train", eccc.N_TRAIN, sensor)  # type: ignore[arg-type]
+    xv, yv = eccc.model_inputs(name, "val", eccc.N_VAL, sensor)  # type: ignore[arg-type]
+    return eccc.fit(x, y, xv, yv, with_def=name == "eccc", seed=seed)[0]
+
+
+def white_balance_errors(
+    name: str = "emlp",
+    model: torch.nn.Module | None = None,
+    *,
+    sensor: object = None,
+    references: dict[str, torch.nn.Module] | None = None,
+    seed: int = 0,
+    show_progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Per-scene angular errors (degrees) on the synthetic test split (500 scenes) rendered for ``sensor``
+    (default: the shipped one): emlp, eccc, ccc (``model`` standing in for ``name``), ``references`` (more
+    models of ``name``'s kind, e.g. its shipped weights on another sensor), the same-size MLP without DEF
+    (trained here), and the four classical baselines on the long frame."""
+    from edge_sdk.data.sensors import load_sensor
+    from edge_sdk.training import eccc, emlp
+    from edge_sdk.training.common import progress
+    from edge_sdk.zoo import create_model
+
+    sens = load_sensor(sensor)  # type: ignore[arg-type]
+    shipped_sensor = sens == load_sensor(None)
+    models: dict[str, torch.nn.Module] = {}
+    for m in progress(AWB_MODELS, "models", show_progress, total=len(AWB_MODELS)):
+        if m == name and model is not None:
+            models[m] = model
+        else:
+            models[m] = create_model(m) if shipped_sensor else _train_for_sensor(m, sens, seed)
+    emlp_refs = references if name == "emlp" else None
+    base = emlp.angular_errors(models["emlp"], n_test=emlp.N_TEST, seed=seed, sensor=sens, references=emlp_refs,
+                               show_progress=show_progress)
+    errors: dict[str, np.ndarray] = {"emlp": base.pop("emlp")}
+    for m in ("eccc", "ccc"):
+        x, y = eccc.model_inputs(m, "test", emlp.N_TEST, sens)
+        errors[m] = angular_error_deg(eccc.predict(models[m], x), y)
+        for ref_name, ref in (references or {}).items() if name == m else ():
+            errors[ref_name] = angular_error_deg(eccc.predict(ref, x), y)
+    errors.update(base)  # emlp references, mlp-no-def, the baselines
+    return errors

@@ -72,8 +72,9 @@ _SPECS: tuple[ModelSpec, ...] = (
             "feature (9) + long-frame gray-world/max-RGB/brightest-5% chromaticities (6)"
         ),
         preprocessing={
+            "kind": "feature-vector",
             "feature": "dual-exposure-feature",
-            "extractor": "edge_sdk.awb.features:extract_features",
+            "extractor": "def",  # a row of edge_sdk.pipelines.white_balance.AWB_EXTRACTORS
             "inputs": ["long", "short"],  # uint16 H x W x 3 linear raw RGB, same size
             "extractor_kwargs": ["white_level", "black_level"],
             "standardisation": "folded into the first Linear (raw features in)",
@@ -81,6 +82,35 @@ _SPECS: tuple[ModelSpec, ...] = (
         labels=("r", "g", "b"),
         ships_weights=True,
         reference="Afifi et al., ECCV 2024 (arXiv 2403.02449)",
+    ),
+    *(
+        ModelSpec(
+            name=name,
+            task="illuminant-estimation",
+            input_shape=(2 * 32 * 32 + 2 + (9 if with_def else 0),),  # edge_sdk.awb.histogram.histogram_width
+            builder="edge_sdk.zoo.eccc:build",
+            config={"with_def": with_def},
+            trainer=f"edge_sdk.training.eccc:train_{name}",
+            dataset="synthetic-dual-exposure",
+            description=description,
+            preprocessing={
+                "kind": "feature-vector",
+                "feature": "log-chroma-histograms" + ("+dual-exposure-feature" if with_def else ""),
+                "extractor": "log-chroma-hist+def" if with_def else "log-chroma-hist",
+                "inputs": ["long", "short"],
+                "extractor_kwargs": ["white_level", "black_level"],
+                "standardisation": "folded into the steering Linear (raw inputs)",
+            },
+            labels=("r", "g", "b"),
+            ships_weights=True,
+            reference="Afifi et al., ECCV 2024 (arXiv 2403.02449); Barron, ICCV 2015",
+        )
+        for name, with_def, description in (
+            ("eccc", True, "Exposure-based convolutional colour constancy (6,192 params): CCC over log-chroma "
+                           "histograms of the long frame, bias maps steered by the dual-exposure feature"),
+            ("ccc", False, "Convolutional colour constancy (6,156 params): ECCC without the dual-exposure "
+                           "feature (the ablation)"),
+        )
     ),
     ModelSpec(
         name="compact-cnn",
