@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 
 from converters import quantize as q
-from converters.data import calibration_samples, validation_set
+from converters.data import export_data
 from converters.parity import sqnr_db
 from edge_sdk.errors import EdgeSDKError
 from runtimes.precisions import get
@@ -104,7 +104,7 @@ def debug_quant(
     *,
     precision: str | None = None,
     arch: str | None = None,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: tuple[int | str, ...] | None = None,
     source: Any = None,
     calibration: Path | None = None,
     calib_count: int | None = None,
@@ -141,8 +141,10 @@ def debug_quant(
         raise EdgeSDKError(f"debug-quant compares static INT8 (int8, int8-cpu) with FP32, not {precision}; "
                            "pass --precision int8 or int8-cpu")
     method = calib_method or "minmax"
-    evalset = validation_set(src, data, count)
-    samples = calibration_samples(src, calibration, calib_count)
+    evalset, calib = export_data(src, calibration=calibration, calib_count=calib_count, data=data)  # export's rule
+    if evalset.note:
+        log(evalset.note)
+    samples = calib()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         log(f"exporting {src.name} to ONNX and quantizing to {precision} ({method})")

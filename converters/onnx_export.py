@@ -7,7 +7,7 @@ import io
 import logging
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,11 @@ MIN_OPSET = 7  # the oldest ONNX Runtime runs; torch exports 18 and converts dow
 INPUT_NAME = "input"
 _CHATTY = ("torch.onnx._internal.exporter._compat", "onnxscript.version_converter")
 _EXPORT_LOCK = threading.Lock()  # torch.export traces with process-global state: one at a time
+
+
+def default_output_names(count: int) -> list[str]:
+    """``output`` for one output, else ``output0``, ``output1``, ... in forward() order."""
+    return ["output"] if count == 1 else [f"output{i}" for i in range(count)]
 
 
 def max_opset() -> int:
@@ -50,12 +55,15 @@ def export_onnx(
     *,
     opset: int = DEFAULT_OPSET,
     output_names: list[str] | None = None,
+    dynamic_axes: Mapping[int, str] | None = None,
     verbose: bool = False,
 ) -> Path:
-    """Export with torch's dynamo exporter; the batch dim is symbolic ("batch").
+    """Export with torch's dynamo exporter; the batch dim is symbolic ("batch"), and so is each input axis
+    in ``dynamic_axes`` (axis -> name, e.g. ``{2: "height", 3: "width"}`` for a fully convolutional model).
 
     ``input_shape`` is one sample without the batch. The example batch is 2 because torch.export
-    specialises dims of size 1. The result is one file (no external data) that passes
+    specialises dims of size 1. Outputs are named ``output_names`` (in forward() order), by default
+    :func:`default_output_names`. The result is one file (no external data) that passes
     ``onnx.checker.check_model(full_check=True)`` and declares ``opset`` (torch falls back to its own
     opset when it cannot convert; that is refused here, so a manifest never records an opset the file lacks).
     """
@@ -65,8 +73,10 @@ def export_onnx(
     with torch.no_grad():
         out = module(example)
     n_out = len(out) if isinstance(out, (tuple, list)) else 1
-    names = output_names or (["output"] if n_out == 1 else [f"output{i}" for i in range(n_out)])
-    dynamic = {INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}}
+    names = output_names or default_output_names(n_out)
+    if len(names) != n_out:
+        raise EdgeSDKError(f"{len(names)} output names for a model with {n_out} outputs")
+    dynamic = {INPUT_NAME: {0: "batch", **(dynamic_axes or {})}, **{n: {0: "batch"} for n in names}}
     sink = io.StringIO()
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with atomic_path(path) as tmp, warnings.catch_warnings():

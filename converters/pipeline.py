@@ -13,7 +13,7 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,11 @@ import numpy as np
 
 from converters import quantize as q
 from converters.bundle import check_output, prepare_output, staged_bundle
-from converters.data import EvalSet, calibration_samples, validation_set
+from converters.data import EvalSet, export_data
 from converters.onnx_export import DEFAULT_OPSET, check_opset, export_onnx, io_specs, model_opset
 from converters.parity import ParityReport
-from converters.sources import ModelSource, resolve_model
+from converters.sources import ModelSource, declare, resolve_model
+from converters.user_metric import resolve_metric
 from converters.validate import validate_onnx
 from edge_sdk import __version__
 from edge_sdk._io import atomic_write_text
@@ -68,7 +69,14 @@ def export(
     out_dir: str | Path,
     *,
     example_input: Any = None,
-    input_shape: Sequence[int] | None = None,
+    input_shape: Sequence[int | str] | None = None,
+    dynamic_axes: Sequence[int] | Mapping[int, str | None] | None = None,
+    task: str | None = None,
+    labels: Sequence[str] | str | Path | None = None,
+    preprocessing: Mapping[str, Any] | None = None,
+    output_names: Sequence[str] | None = None,
+    task_output: str | None = None,
+    scores: str | None = None,
     precision: str = "fp32",
     calibration: str | Path | np.ndarray | None = None,
     calib_count: int | None = None,
@@ -77,7 +85,10 @@ def export(
     exclude_nodes: Sequence[str] = (),
     opset: int = DEFAULT_OPSET,
     arch: str | None = None,
-    data: str | Path | None = None,
+    data: str | Path | np.ndarray | tuple[np.ndarray, np.ndarray] | None = None,
+    metric: str | Callable[[dict[str, np.ndarray], np.ndarray | None], float] | None = None,
+    metric_budget: float | None = None,
+    metric_mode: str = "higher",
     allow_accuracy_loss: bool = False,
     strict: bool = False,
     force: bool = False,
@@ -89,7 +100,21 @@ def export(
 
     ``input_shape`` includes the batch dim (e.g. ``(1, 3, 224, 224)``); ``example_input`` (a tensor)
     can stand in for it. ``calibration`` is a directory of images, an ``.npy`` file or an array;
-    by default the zoo model's own training data. ``data`` overrides the validation samples.
+    by default the zoo model's own training data. ``data`` (a path, an array or ``(x, y)``) overrides the
+    validation samples; without it a model from outside the zoo validates on a held-out part of
+    ``calibration`` (every 5th sample, recorded in ``manifest.extra["validation"]``), and on random inputs
+    (warned) only when given no data at all. ``metric(outputs, labels) -> float`` (or ``"file.py:function"``)
+    with ``metric_budget`` (largest allowed drop vs PyTorch FP32; ``metric_mode`` "higher" or "lower" is better)
+    judges the gate instead of the built-in metric (converters.user_metric).
+
+    What the bundle tells the app (converters.sources.declare, checked against the model before export):
+    ``task`` (``"classification"``, ``"detection"``, ... or your own name), ``labels`` (a list, or a file with
+    one per line; one per class of a classifier's output), ``output_names`` (forward() order), ``task_output``
+    (the output a task's pipeline reads, default the first), ``scores`` (what a classifier's task output holds:
+    ``"logits"``, the default, or ``"probabilities"`` for a model ending in softmax), ``preprocessing`` (image
+    fields: ``color`` rgb|bgr|gray, ``layout``, ``scale``, ``mean``, ``std``, ``resize``, or ``input_range=(lo, hi)``).
+    ``input_shape`` may name dims to keep symbolic (``(1, 3, "H", "W")``), as may ``dynamic_axes`` (``[2, 3]``);
+    such a model is validated at a second size too (converters.dynamic_dims).
 
     INT8 that breaks the budget keeps its most sensitive nodes in float until it fits (converters.mixed_precision;
     recorded in ``manifest.extra["mixed_precision"]``); ``strict=True`` refuses it instead.
@@ -104,25 +129,22 @@ def export(
     prepare_output(out_dir, force=force)  # refuse now, not after minutes of conversion
     if example_input is not None and input_shape is None:
         input_shape = tuple(example_input.shape)
-    src = resolve_model(model, arch=arch, input_shape=tuple(input_shape) if input_shape else None)
-    evalset = validation_set(src, Path(data) if data else None)
-    loaded: list[np.ndarray] = []
-
-    def calib() -> np.ndarray:  # loaded once, however many candidates use it
-        if not loaded:
-            if isinstance(calibration, np.ndarray):
-                arr = calibration.astype(np.float32)
-                loaded.append(arr[:calib_count] if calib_count else arr)
-            else:
-                loaded.append(calibration_samples(src, Path(calibration) if calibration else None, calib_count))
-        return loaded[0]
-
+    src = resolve_model(model, arch=arch, input_shape=tuple(input_shape) if input_shape else None,
+                        dynamic_axes=dynamic_axes)
+    declare(src, task=task, labels=labels, preprocessing=preprocessing, output_names=output_names,
+            task_output=task_output, scores=scores, log=log)
+    # validation data: `data`, else the zoo's, else a held-out part of `calibration`; calib() loads the rest once
+    evalset, calib = export_data(src, calibration=calibration, calib_count=calib_count, data=data)
+    evalset.metric = resolve_metric(metric, metric_budget, metric_mode)
+    if evalset.note:
+        log(evalset.note)
     if calibration is not None and (precision == "auto" or precision in STATIC_INT8):
         calib()  # the user's calibration data is checked now (wrong shape, corrupt images), not after the export
     with _work_dir() as work:
         fp32 = work / "fp32.onnx"
-        log(f"exporting {src.name} to ONNX (opset {opset}, dynamic batch)")
-        export_onnx(src.module, src.input_shape, fp32, opset=opset)
+        log(f"exporting {src.name} to ONNX (opset {opset}, dynamic {', '.join(['batch', *src.dynamic_axes.values()])})")
+        export_onnx(src.module, src.input_shape, fp32, opset=opset, output_names=src.output_names,
+                    dynamic_axes=src.dynamic_axes)
 
         kwargs: dict[str, Any] = {"calib_method": calib_method, "per_channel": per_channel,
                                   "exclude_nodes": exclude_nodes, "show_progress": show_progress}
@@ -149,9 +171,16 @@ def export(
                     log(f"{precision}: even with all but one quantizable node in float it breaks the budget")
                 else:
                     summary, report, mixed = found
+        sizes = None
+        if src.dynamic_axes:  # symbolic dims besides the batch: parity at a second size too
+            from converters.dynamic_dims import parity_at_second_size
+
+            sizes = parity_at_second_size(src, work / ARTIFACT, precision, evalset, report, log=log)
         log(report.summary())
         if summary is not None and precision in STATIC_INT8:
             summary.setdefault("data", _calibration_name(calibration, src))
+            if evalset.record.get("source") == "calibration":  # the rest validated (extra.validation)
+                summary["held_out_for_validation"] = len(evalset.x)
         if mixed is not None:
             from converters.mixed_precision import summary_line
 
@@ -171,13 +200,19 @@ def export(
             manifest.extra["auto"] = decision
         if mixed is not None:
             manifest.extra["mixed_precision"] = mixed
+        if sizes is not None:
+            manifest.extra["parity_at_sizes"] = sizes
         with staged_bundle(out_dir, check=functools.partial(check_output, force=force)) as stage:
             shutil.copyfile(work / ARTIFACT, stage / ARTIFACT)
+            from converters.golden import write_golden  # golden samples for `edge-sdk check` on the device
+
+            manifest.golden = write_golden(stage, src, stage / ARTIFACT, evalset, [o.name for o in manifest.outputs],
+                                           log=log)
             atomic_write_text(stage / MANIFEST_NAME, manifest.dumps())
             from converters.report import render_report
 
             atomic_write_text(stage / "report.md", render_report(manifest, stage / ARTIFACT))
-    log(f"wrote {out_dir}/ ({ARTIFACT}, {MANIFEST_NAME}, report.md)")
+    log(f"wrote {out_dir}/ ({ARTIFACT}, {MANIFEST_NAME}, report.md{', golden.npz' if manifest.golden else ''})")
     return out_dir
 
 
@@ -214,9 +249,11 @@ def make_manifest(src: ModelSource, artifact: Path, precision: str, opset: int, 
         inputs=[TensorSpec(str(t["name"]), tuple(t["shape"]), str(t["dtype"])) for t in inputs],  # type: ignore[arg-type]
         outputs=[TensorSpec(str(t["name"]), tuple(t["shape"]), str(t["dtype"])) for t in outputs],  # type: ignore[arg-type]
         opset=opset, sdk_version=__version__, preprocessing=src.preprocessing, labels=src.labels,
+        task_output=src.task_output, scores=src.scores,
         versions=_versions(), calibration=calibration, parity=report.to_json(),
         accuracy_override=report.override,
-        extra={"source": src.source, "input_shape": list(src.input_shape), "validation_data": evalset.name},
+        extra={"source": src.source, "input_shape": list(src.input_shape), "validation_data": evalset.name,
+               "validation": {**evalset.record, **({"metric": evalset.metric.to_json()} if evalset.metric else {})}},
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
 

@@ -9,9 +9,13 @@
   quantize, so the QDQ groups fuse into QLinearConv/QLinearMatMul/... and data stay int8 between
   them. Faster on x86 and ARM CPUs; TensorRT cannot use it (zero points, uint8).
 * INT8 dynamic: onnxruntime's dynamic quantization (weights int8, activations quantized at run
-  time) — the natural choice for MLPs.
+  time) — the natural choice for MLPs. ONNX Runtime's DynamicQuantizeLinear computes one scale per
+  activation tensor per call, i.e. over the whole batch: a sample's outputs depend (slightly) on the
+  other samples run with it, and batch 1 gives reproducible per-sample outputs (:data:`DYNAMIC_NOTE`).
 * FP16: onnxconverter-common with FP32 inputs/outputs; numerically fragile ops (normalisations,
-  reductions, divisions such as attention denominators, exp/log) stay in FP32.
+  reductions, divisions such as attention denominators, exp/log) stay in FP32. Its ``keep_io_types``
+  casts an output that an FP32-kept op computes (Softmax, Div at the end of a model) back to float16;
+  :func:`fp32_outputs` puts FP32 back on every output the FP32 model declares FP32.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ PERCENTILE = 99.99
 # recommended placement for explicit quantization. Element-wise ops, pooling and activations
 # between them run on the dequantized values, and TensorRT fuses them into the INT8 kernels.
 QDQ_OPS = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
+DYNAMIC_NOTE = ("int8-dynamic quantizes activations at run time with one scale per tensor per call, so a "
+                "sample's outputs depend slightly on the other samples in its batch; run batch 1 for "
+                "reproducible per-sample outputs")
 # Kept in FP32 by the FP16 conversion: normalisations, reductions, attention denominators.
 FP16_KEEP_FP32 = (
     "LayerNormalization", "BatchNormalization", "InstanceNormalization", "GroupNormalization",
@@ -282,9 +289,40 @@ def convert_fp16(fp32_path: Path, out_path: Path) -> dict[str, Any]:
         fp16 = float16.convert_float_to_float16(
             model, keep_io_types=True, op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + list(FP16_KEEP_FP32)
         )
+    fp32_outputs(model, fp16)
     with atomic_path(out_path) as tmp:
         onnx.save(fp16, str(tmp))
     return {"method": "fp16-cast", "kept_fp32_ops": keep}
+
+
+def fp32_outputs(original: onnx.ModelProto, converted: onnx.ModelProto) -> None:
+    """Give ``converted``'s graph outputs the element types ``original`` declares (in place). Where a
+    float16 output comes from a Cast whose result feeds nothing else, the Cast now casts to float32 (the
+    FP32-kept op's value, unrounded); otherwise a Cast to float32 is appended."""
+    want = {o.name: o.type.tensor_type.elem_type for o in original.graph.output}
+    g = converted.graph
+    for out in g.output:
+        elem = want.get(out.name)
+        if elem is None or out.type.tensor_type.elem_type == elem:
+            continue
+        producer = next((n for n in g.node if out.name in n.output), None)
+        if producer is None:  # an initializer or a graph input as output: nothing computes it
+            continue
+        consumers = [n for n in g.node if out.name in n.input]
+        if producer.op_type == "Cast" and not consumers:
+            for a in producer.attribute:
+                if a.name == "to":
+                    a.i = elem
+        else:
+            inner = f"{out.name}_fp16"
+            for n in [producer, *consumers]:
+                n.output[:] = [inner if t == out.name else t for t in n.output]
+                n.input[:] = [inner if t == out.name else t for t in n.input]
+            g.node.append(onnx.helper.make_node("Cast", [inner], [out.name], to=elem, name=f"{out.name}_to_fp32"))
+        out.type.tensor_type.elem_type = elem
+        for v in g.value_info:
+            if v.name == out.name:
+                v.type.tensor_type.elem_type = elem
 
 
 def build(

@@ -38,7 +38,7 @@ def test_python_examples_run(tmp_path, monkeypatch, capsys) -> None:
     for code in examples:
         exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
     out = capsys.readouterr().out
-    assert "['manifest.json', 'model.onnx', 'report.md']" in out
+    assert "['golden.npz', 'manifest.json', 'model.onnx', 'report.md']" in out
     assert (tmp_path / "bundles" / "my-net" / "model.onnx").is_file()
 
 

@@ -1,4 +1,4 @@
-"""`edge-sdk eval NAME`: measure a zoo model on its held-out test split."""
+"""`edge-sdk eval NAME|BUNDLE`: measure a zoo model, or a bundle, on held-out data."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from edge_sdk.errors import EdgeSDKError
 from edge_sdk.zoo import create_model
 from edge_sdk.zoo.registry import get_spec
 
-HELP = "evaluate a zoo model on its held-out test split"
+HELP = "evaluate a zoo model or a bundle on held-out data"
 DESCRIPTION = """\
-Evaluate a model on the test split of its data.
+Evaluate a model on the test split of its data, or a bundle (a directory written by edge-sdk
+export) through the runtime (ONNX Runtime, CPU).
 
   classifiers  top-1 accuracy (digits-28 by default, or the dataset found in --data DIR)
   emlp         angular error in degrees (mean, median, tri-mean, best 25 %, worst 25 %) on the
@@ -25,6 +26,15 @@ Evaluate a model on the test split of its data.
                sensor's curves (white balance is learned per sensor: pass --weights trained for
                it with `edge-sdk train emlp --sensor ...`; the shipped Nikon-trained EMLP is then
                listed too, as emlp-shipped)
+  eccc, ccc    the same table: EMLP, ECCC, CCC, the no-DEF MLP and the baselines on the same
+               scenes (on another --sensor, the models not given by --weights are trained
+               there for it by their recipes, seed 0)
+  bundles      on the zoo's test split when the bundle came from the zoo, or on --data: an
+               ImageFolder directory (one sub-folder per class), an .npz with x and y, or an
+               IDX / CIFAR directory for digit-sized classifiers; without either, on the validation
+               data the manifest records, if it is reachable here. Classifiers report top-1,
+               white balance the angular error; --metric FILE.py:FUNCTION (called as
+               FUNCTION(outputs, labels) -> float, outputs a dict name -> array) any other metric
 
 examples:
   edge-sdk eval compact-cnn
@@ -32,16 +42,21 @@ examples:
   edge-sdk eval emlp --plot cdf.png
   edge-sdk eval emlp --sensor "Sigma SDMerill (NPL)" --weights emlp-sigma.safetensors
   edge-sdk eval compact-cnn --weights my-compact-cnn.safetensors --data ~/data/mnist
+  edge-sdk eval bundles/compact-cnn-int8
+  edge-sdk eval bundles/mine --data val/ --json
+  edge-sdk eval bundles/detector --data val.npz --metric metric.py:box_iou
 """
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("eval", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", metavar="NAME", help="zoo model name (see: edge-sdk models)")
+    p.add_argument("name", metavar="NAME|BUNDLE", help="zoo model name (see: edge-sdk models) or a bundle directory")
     p.add_argument("--weights", type=Path, metavar="FILE",
                    help="evaluate these weights instead of the shipped ones (safetensors or state dict)")
-    p.add_argument("--data", type=Path, metavar="DIR", help="classifier test data directory (IDX or CIFAR binary)")
+    p.add_argument("--data", type=Path, metavar="PATH",
+                   help="test data: IDX or CIFAR binary directory; for a bundle also ImageFolder or .npz (x, y)")
+    p.add_argument("--metric", metavar="FILE.py:FUNCTION", help="a bundle: report this metric(outputs, labels)")
     p.add_argument("--sensor", metavar="NAME_OR_CSV",
                    help="emlp: evaluate on test scenes rendered for this sensor, a colour-science camera name or "
                         "a wavelength_nm,r,g,b CSV (default: Nikon 5100 (NPL), the shipped weights' sensor)")
@@ -63,6 +78,12 @@ def load_model(name: str, weights: Path | None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    if Path(args.name).is_dir():
+        from edge_sdk.cli.eval_bundle import eval_bundle
+
+        return eval_bundle(args)
+    if args.metric:
+        raise EdgeSDKError("--metric evaluates a bundle (edge-sdk eval BUNDLE --metric FILE.py:FUNCTION)")
     spec = get_spec(args.name)
     checks.writable_file(args.plot, "--plot")
     if args.sensor is not None and spec.task != "illuminant-estimation":
@@ -91,23 +112,23 @@ def run(args: argparse.Namespace) -> int:
 def _eval_white_balance(args: argparse.Namespace, name: str, model: Any) -> int:
     from edge_sdk.awb.metrics import summarize
     from edge_sdk.data.sensors import load_sensor, sensor_of_weights
-    from edge_sdk.training.emlp import angular_errors
+    from edge_sdk.training.evaluate import white_balance_errors
 
     sensor = load_sensor(args.sensor)
     references = {}
     if args.weights is not None and sensor != load_sensor(None):
-        references["emlp-shipped"] = create_model(name)  # the shipped (Nikon-trained) EMLP, for comparison
+        references[f"{name}-shipped"] = create_model(name)  # the shipped (Nikon-trained) weights, for comparison
     trained_for = sensor_of_weights(args.weights) if args.weights is not None else load_sensor(None).describe()
     if trained_for["sha256"] and trained_for["sha256"] != sensor.sha256:
         print(f"edge-sdk: note: the weights were trained for {trained_for['name']}, evaluated on {sensor.name}",
               file=sys.stderr)
-    errors = angular_errors(model, sensor=sensor, references=references)
+    errors = white_balance_errors(name, model, sensor=sensor, references=references)  # emlp, eccc, ccc side by side
     results: dict[str, Any] = {k: summarize(v) for k, v in errors.items()}
     where = f"the synthetic dual-exposure test split, sensor {sensor.name}"
     if args.plot:
         from edge_sdk.plots import plot_error_cdf
 
-        plot_error_cdf(errors, args.plot, title=f"emlp vs baselines, {where}")
+        plot_error_cdf(errors, args.plot, title=f"{name} vs baselines, {where}")
         if not args.json:
             print(f"wrote {args.plot}")
     if args.json:

@@ -21,6 +21,7 @@ from edge_sdk import __version__
 from edge_sdk.cli import (
     benchmark_cmd,
     build_cmd,
+    check_cmd,
     debug_quant_cmd,
     demo_cmd,
     doctor_cmd,
@@ -40,7 +41,7 @@ OPTIONAL_MODULES = {m: "host" for m in ("torch", "onnxscript", "onnxconverter_co
                                                                   "polygraphy": "tensorrt"}
 
 COMMANDS = (demo_cmd, run_cmd, models_cmd, train_cmd, eval_cmd, export_cmd, validate_cmd, build_cmd, doctor_cmd,
-            benchmark_cmd, debug_quant_cmd)
+            benchmark_cmd, debug_quant_cmd, check_cmd)
 
 DESCRIPTION = """\
 edge-sdk: take small vision models from a PyTorch checkpoint to a camera-fed program

@@ -20,6 +20,12 @@ A zoo bundle is checked against the zoo model. Any other bundle needs its source
 loads code or files named in a bundle's manifest, since a bundle may come from anyone. The
 source must be the one the bundle was exported from (its sha256 is in the manifest).
 
+Data: --val-data, else the validation data the manifest records when it is reachable here (the
+export's --val-data, or the --calib samples it held out), else the zoo model's test split, else
+seeded random inputs (warned). --metric FILE.py:FUNCTION judges by your own metric (see edge-sdk
+export --help); it is never imported from the manifest, so pass it again (its budget and mode
+default to what the export recorded). The output dtypes must be PyTorch's (FP32 I/O).
+
 --target tensorrt needs no TensorRT: it checks the ONNX against the TensorRT ONNX parser's
 operator support, QDQ symmetry (zero points 0) and shapes an optimisation profile can cover.
 
@@ -27,6 +33,7 @@ examples:
   edge-sdk validate bundles/compact-cnn-int8
   edge-sdk validate bundles/mine --val-data val-images/ --json
   edge-sdk validate bundles/net --model net.py:make_model
+  edge-sdk validate bundles/net --model net.py:make_model --metric metric.py:top1 --metric-budget 0.01
   edge-sdk validate bundles/mine --model my-weights.safetensors --arch compact-cnn
   edge-sdk validate bundles/compact-cnn-int8 --target tensorrt
 """
@@ -37,12 +44,18 @@ def add_parser(sub: Any) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle directory")
     p.add_argument("--val-data", dest="data", type=Path, metavar="PATH",
-                   help="validation data: image directory or .npy")
+                   help="validation data: images, an ImageFolder directory, .npy, or .npz with x and y "
+                        "(default: what the manifest records, if reachable)")
     p.add_argument("--data", dest="data", type=Path, help=argparse.SUPPRESS)  # the old name of --val-data
     p.add_argument("--model", metavar="SOURCE",
                    help="the bundle's source (file.py:factory, checkpoint, .pt2); needed unless it is a zoo bundle")
     p.add_argument("--arch", metavar="ZOO_NAME", help="architecture of a --model checkpoint")
     p.add_argument("--input-shape", metavar="NxCxHxW", help="input shape with batch (default: the manifest's)")
+    p.add_argument("--metric", metavar="FILE.py:FUNCTION", help="judge by this metric(outputs, labels) -> float")
+    p.add_argument("--metric-budget", type=float, metavar="B",
+                   help="largest allowed drop against PyTorch FP32 (default: the export's)")
+    p.add_argument("--metric-mode", choices=["higher", "lower"], help="which is better (default: the export's, "
+                   "else higher)")
     p.add_argument("--target", choices=["onnxruntime", "tensorrt"], default="onnxruntime")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
@@ -55,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from converters.validate import validate_bundle
 
     report = validate_bundle(args.bundle, args.data, model=args.model, arch=args.arch,
-                             input_shape=parse_shape(args.input_shape) if args.input_shape else None)
+                             input_shape=parse_shape(args.input_shape) if args.input_shape else None,
+                             metric=args.metric, metric_budget=args.metric_budget, metric_mode=args.metric_mode,
+                             log=None if args.json else lambda msg: print(f"note: {msg}"))
     if args.json:
         print_json(report.to_json())
     else:

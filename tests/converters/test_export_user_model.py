@@ -38,7 +38,7 @@ def test_user_model_converts_and_passes_checker(user_model, tmp_path, precision)
     net, calib = user_model
     out = export(f"{net}:make", tmp_path / "b", input_shape=(1, 3, 20, 20), precision=precision,
                  calibration=calib, show_progress=False, log=lambda m: None)
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["golden.npz", "manifest.json", "model.onnx", "report.md"]
     model = onnx.load(str(out / "model.onnx"))
     onnx.checker.check_model(model, full_check=True)
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
@@ -73,12 +73,12 @@ def test_fp32_matches_onnx_reference_evaluator(user_model, tmp_path) -> None:
 
 
 def test_broken_budget_raises_and_leaves_nothing(user_model, tmp_path) -> None:
-    net, _ = user_model
+    net, real = user_model
     tiny = tmp_path / "tiny.npy"  # calibrating on near-zero inputs clips real activations
     np.save(tiny, 1e-4 * np.ones((8, 3, 20, 20), np.float32))
     with pytest.raises(ParityError, match="breaks its accuracy budget") as info:
         export(f"{net}:make", tmp_path / "b", input_shape=(1, 3, 20, 20), precision="int8", calibration=tiny,
-               show_progress=False, log=lambda m: None)
+               data=real, show_progress=False, log=lambda m: None)
     assert not info.value.report.passed  # type: ignore[attr-defined]
     assert list(tmp_path.iterdir()) == [tiny]
 
@@ -90,18 +90,18 @@ def test_failed_export_keeps_the_earlier_bundle(user_model, tmp_path) -> None:
     tiny = tmp_path / "tiny.npy"
     np.save(tiny, 1e-4 * np.ones((8, 3, 20, 20), np.float32))
     with pytest.raises(ParityError):
-        export(f"{net}:make", out, input_shape=(1, 3, 20, 20), precision="int8", calibration=tiny,
+        export(f"{net}:make", out, input_shape=(1, 3, 20, 20), precision="int8", calibration=tiny, data=calib,
                show_progress=False, log=lambda m: None)
     assert (out / "manifest.json").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "tiny.npy"]
 
 
 def test_allow_accuracy_loss_is_recorded(user_model, tmp_path) -> None:
-    net, _ = user_model
+    net, real = user_model
     tiny = tmp_path / "tiny.npy"
     np.save(tiny, 1e-4 * np.ones((8, 3, 20, 20), np.float32))
     out = export(f"{net}:make", tmp_path / "b", input_shape=(1, 3, 20, 20), precision="int8", calibration=tiny,
-                 allow_accuracy_loss=True, show_progress=False, log=lambda m: None)
+                 data=real, allow_accuracy_loss=True, show_progress=False, log=lambda m: None)
     m = json.loads((out / "manifest.json").read_text())
     assert m["accuracy_override"] is True and m["parity"]["passed"] is False and m["parity"]["override"] is True
 

@@ -33,6 +33,7 @@ FAILING = {
     "export": ["compact-cnm", "-o", "{tmp}/bundle"],
     "validate": ["{tmp}/no-such-bundle"],
     "build": ["{tmp}/no-such-bundle"],
+    "check": ["{tmp}/no-such-bundle"],
     "doctor": None,
     "benchmark": ["{tmp}/no-such-bundle"],
     "debug-quant": ["compact-cnm"],

@@ -411,9 +411,9 @@ BAD_PREPROCESSING: dict[str, tuple[dict[str, Any], str]] = {
     "mean-nested": ({"mean": [[0.0]]}, "preprocessing.mean"),
     "scale-string": ({"scale": "1/255"}, "preprocessing.scale"),
     "scale-nan": ({"scale": math.nan}, "preprocessing.scale"),
-    "color-bgr": ({"color": "bgr"}, "preprocessing.color"),
+    "color-hsv": ({"color": "hsv"}, "preprocessing.color"),
     "color-int": ({"color": 3}, "preprocessing.color"),
-    "layout-nhwc": ({"layout": "NHWC"}, "preprocessing.layout"),
+    "layout-chw": ({"layout": "CHW"}, "preprocessing.layout"),
     "crop-left": ({"crop": "left"}, "preprocessing.crop"),
     "crop-list": ({"crop": ["center"]}, "preprocessing.crop"),
     "size-other-than-model": ({"size": [32, 32]}, "the model takes"),
@@ -443,7 +443,7 @@ def test_bad_preprocessing_is_refused_when_the_pipeline_is_built(cli, clf_bundle
 
 
 def test_good_preprocessing_still_runs(cli, clf_bundle, tmp_path) -> None:
-    bundle = _edited_bundle(clf_bundle, tmp_path / "b", {"std": 0.5, "mean": 0.1, "crop": "none"})
+    bundle = _edited_bundle(clf_bundle, tmp_path / "b", {"std": 0.5, "mean": 0.1, "resize": "stretch"})
     r = cli("run", bundle, "synthetic://digits?count=2", "--json")
     assert r.code == 0, r.err
     assert r.json()["frames"] == 2

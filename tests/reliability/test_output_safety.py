@@ -133,7 +133,7 @@ def test_a_bundle_holding_user_files_needs_force(cli, net_py, mlp_bundle, tmp_pa
     assert snapshot(out) == before and leftovers(tmp_path) == []
     r = _export(cli, net_py, out, "--force")
     assert r.code == 0, r.err
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["golden.npz", "manifest.json", "model.onnx", "report.md"]
     assert _manifest(out) != _manifest(mlp_bundle) and edge_sdk.load(out).manifest is not None
     assert leftovers(tmp_path) == []
 
@@ -191,7 +191,7 @@ def test_empty_dir_then_pure_bundle_are_replaced(cli, net_py, tmp_path) -> None:
     (out / "report.md").write_text("the earlier report")
     r = _export(cli, net_py, out)
     assert r.code == 0, r.err
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["golden.npz", "manifest.json", "model.onnx", "report.md"]
     assert (out / "report.md").read_text() != "the earlier report" and leftovers(tmp_path) == []
 
 
