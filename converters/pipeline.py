@@ -7,6 +7,7 @@ which the manifest records.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as _dt
 import functools
@@ -143,8 +144,7 @@ def export(
     with _work_dir() as work:
         fp32 = work / "fp32.onnx"
         log(f"exporting {src.name} to ONNX (opset {opset}, dynamic {', '.join(['batch', *src.dynamic_axes.values()])})")
-        export_onnx(src.module, src.input_shape, fp32, opset=opset, output_names=src.output_names,
-                    dynamic_axes=src.dynamic_axes)
+        _export_fp32(src, fp32, opset)
 
         kwargs: dict[str, Any] = {"calib_method": calib_method, "per_channel": per_channel,
                                   "exclude_nodes": exclude_nodes, "show_progress": show_progress}
@@ -214,6 +214,30 @@ def export(
             atomic_write_text(stage / "report.md", render_report(manifest, stage / ARTIFACT))
     log(f"wrote {out_dir}/ ({ARTIFACT}, {MANIFEST_NAME}, report.md{', golden.npz' if manifest.golden else ''})")
     return out_dir
+
+
+# FP32 ONNX files this process already exported from zoo architectures (our code) with known weights: exporting
+# the same model at several precisions (a notebook, the demo, --precision sweeps) runs torch's exporter once.
+_FP32_CACHE: collections.OrderedDict[tuple[Any, ...], bytes] = collections.OrderedDict()
+_FP32_CACHE_ENTRIES, _FP32_CACHE_MAX_BYTES = 4, 64 << 20
+
+
+def _export_fp32(src: ModelSource, path: Path, opset: int) -> None:
+    """``export_onnx`` of ``src``, reusing this process's earlier export of the same zoo architecture, weights
+    (sha256), input shape, opset, output names and dynamic axes. User modules are always exported anew (their
+    code may have changed since)."""
+    key = (src.zoo_name, src.source_sha256, tuple(src.input_shape), opset, tuple(src.output_names or ()),
+           tuple(sorted(src.dynamic_axes.items()))) if src.zoo_name and src.source_sha256 else None
+    if key is not None and key in _FP32_CACHE:
+        _FP32_CACHE.move_to_end(key)
+        path.write_bytes(_FP32_CACHE[key])
+        return
+    export_onnx(src.module, src.input_shape, path, opset=opset, output_names=src.output_names,
+                dynamic_axes=src.dynamic_axes)
+    if key is not None and path.stat().st_size <= _FP32_CACHE_MAX_BYTES:
+        _FP32_CACHE[key] = path.read_bytes()
+        while len(_FP32_CACHE) > _FP32_CACHE_ENTRIES:
+            _FP32_CACHE.popitem(last=False)
 
 
 @contextlib.contextmanager

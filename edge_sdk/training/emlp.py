@@ -233,12 +233,20 @@ def _test_set(
 def train_no_def(
     seed: int = 0, epochs: int = EPOCHS, sensor: SensorLike = None, n_train: int = N_TRAIN, n_val: int = N_VAL
 ) -> torch.nn.Module:
-    """The same-size MLP on the 6 single-frame statistics only, by the same recipe and data as EMLP."""
-    x, y = make_feature_dataset("train", n_train, sensor=load_sensor(sensor))
-    xv, yv = make_feature_dataset("val", n_val, sensor=load_sensor(sensor))
+    """The same-size MLP on the 6 single-frame statistics only, by the same recipe and data as EMLP.
+
+    Seeded and deterministic, so it is trained once per process and arguments (a shared model in eval mode:
+    evaluate it, do not train it further)."""
+    return _train_no_def(seed, epochs, load_sensor(sensor), n_train, n_val)
+
+
+@lru_cache(maxsize=4)
+def _train_no_def(seed: int, epochs: int, sensor: Sensor, n_train: int, n_val: int) -> torch.nn.Module:
+    x, y = make_feature_dataset("train", n_train, sensor=sensor)
+    xv, yv = make_feature_dataset("val", n_val, sensor=sensor)
     sl = slice(N_DEF, N_DEF + N_SINGLE)
     model, _ = fit_mlp(x[:, sl], y, xv[:, sl], yv, hidden=HIDDEN_NO_DEF, seed=seed, epochs=epochs, desc="no-def")
-    return model
+    return model.eval()
 
 
 def angular_errors(

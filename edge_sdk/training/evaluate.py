@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -82,8 +83,10 @@ def evaluate_classifier(
     return {"top1": correct / max(1, n), "n": n, "correct": correct}
 
 
+@lru_cache(maxsize=8)
 def _train_for_sensor(name: str, sensor: object, seed: int) -> torch.nn.Module:
-    """``name`` trained here for ``sensor`` by its recipe (the model ``edge-sdk train NAME --sensor`` writes)."""
+    """``name`` trained here for ``sensor`` by its recipe (the model ``edge-sdk train NAME --sensor`` writes);
+    seeded and deterministic, so trained once per process (a shared model: evaluate it, do not train it)."""
     from edge_sdk.data.dual_exposure import make_feature_dataset
     from edge_sdk.training import eccc, emlp
 

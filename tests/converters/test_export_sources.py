@@ -63,3 +63,32 @@ def test_int8_dynamic_is_flagged_for_tensorrt(cli, tmp_path) -> None:
     export("emlp", tmp_path / "b", precision="int8-dynamic", show_progress=False, log=lambda m: None)
     r = cli("validate", tmp_path / "b", "--target", "tensorrt")
     assert r.code == 1 and "DynamicQuantizeLinear" in r.out
+
+
+def test_one_torch_export_per_zoo_model_per_process(tmp_path, monkeypatch) -> None:
+    """Exporting a zoo model at several precisions runs torch's exporter once; a user module every time."""
+    import torch
+
+    import converters.pipeline as pipeline
+    from converters import export
+
+    calls: list[str] = []
+    real = pipeline.export_onnx
+
+    def counting(module, *args, **kwargs):
+        calls.append(type(module).__name__)
+        return real(module, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "export_onnx", counting)
+    monkeypatch.setattr(pipeline, "_FP32_CACHE", type(pipeline._FP32_CACHE)())
+    quiet = {"show_progress": False, "log": lambda m: None}
+    a = export("emlp", tmp_path / "a", precision="fp32", **quiet)
+    b = export("emlp", tmp_path / "b", precision="fp16", **quiet)
+    c = export("emlp", tmp_path / "c", precision="fp32", **quiet)
+    assert len(calls) == 1, calls
+    assert (a / "model.onnx").read_bytes() == (c / "model.onnx").read_bytes()
+    assert json.loads((b / "manifest.json").read_text())["precision"] == "fp16"
+    net = torch.nn.Sequential(torch.nn.Linear(4, 2)).eval()
+    for name in ("d", "e"):
+        export(net, tmp_path / name, input_shape=(1, 4), **quiet)
+    assert len(calls) == 3, calls

@@ -35,7 +35,7 @@ def test_models_json_lists_all_models_with_counts(cli) -> None:
     for row in rows:
         assert row["params"] > 0 and row["macs"] > 0 and row["input_shape"]
     shipped = {row["name"] for row in rows if row["weights_shipped"]}
-    assert shipped == {"emlp", "compact-cnn", "care-tiny"}
+    assert shipped == {"emlp", "eccc", "ccc", "compact-cnn", "care-tiny"}
 
 
 def test_models_table(cli) -> None:

@@ -14,9 +14,10 @@ from tests.conftest import CliResult
 
 
 def assert_one_line_error(r: CliResult, *needles: str, code: int = 1) -> str:
-    """The CLI failed with ``code``, one stderr line ``edge-sdk: error: ...``, no traceback."""
+    """The CLI failed with ``code``, one stderr line ``edge-sdk: error: ...``, no traceback (warnings said
+    before the error, each one ``edge-sdk: warning: ...`` line, are allowed)."""
     assert r.code == code, (r.code, r.err)
-    lines = r.err.strip().splitlines()
+    lines = [line for line in r.err.strip().splitlines() if not line.startswith("edge-sdk: warning: ")]
     assert len(lines) == 1, r.err
     assert "Traceback" not in r.err and "internal error" not in r.err, r.err
     if code == 1:
