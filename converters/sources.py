@@ -15,10 +15,8 @@ An input shape that does not fit is an :class:`InputShapeError` naming the layou
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import re
-import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,17 +207,9 @@ def from_factory(target: str, input_shape: tuple[int, ...] | None) -> ModelSourc
         raise EdgeSDKError(f"model file not found: {path}")
     if input_shape is None:
         raise EdgeSDKError(f"{target}: a model from a Python file needs --input-shape (e.g. 1x3x224x224)")
-    mod_name = f"_edge_sdk_user_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    if spec is None or spec.loader is None:
-        raise EdgeSDKError(f"cannot import {path} as a Python module")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except (Exception, SystemExit) as e:  # SyntaxError, RecursionError, sys.exit() at import, ...
-        sys.modules.pop(mod_name, None)
-        raise _user_code_error(f"importing {path}", e) from None
+    from converters.user_metric import import_user_file
+
+    mod = import_user_file(path, "_edge_sdk_user_", _user_code_error)
     factory = getattr(mod, attr, None)
     if not callable(factory):
         raise EdgeSDKError(f"{path} has no callable {attr!r}")

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -53,21 +54,30 @@ def load_metric(target: str) -> MetricFn:
     path = Path(path_text)
     if not path.is_file():
         raise EdgeSDKError(f"--metric: file not found: {path}")
-    name = f"_edge_sdk_metric_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise EdgeSDKError(f"--metric: cannot import {path} as a Python module")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except (Exception, SystemExit) as e:
-        sys.modules.pop(name, None)
-        raise _failed(f"importing {path}", e) from None
+    mod = import_user_file(path, "_edge_sdk_metric_", _failed, what="--metric: ")
     fn = getattr(mod, attr, None)
     if not callable(fn):
         raise EdgeSDKError(f"--metric: {path} has no function {attr!r}")
     return fn  # type: ignore[no-any-return]
+
+
+def import_user_file(path: Path, prefix: str, failed: Callable[[str, BaseException], Exception], *,
+                     what: str = "") -> ModuleType:
+    """Import the Python file ``path`` the user named on their command line (only the user's own command line
+    names code to run; never a manifest or bundle) as a module ``prefix<hash of its path>``. Any exception, or
+    ``sys.exit``, while it runs becomes ``failed("importing PATH", e)``."""
+    name = f"{prefix}{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise EdgeSDKError(f"{what}cannot import {path} as a Python module")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except (Exception, SystemExit) as e:  # SyntaxError, RecursionError, sys.exit() at import, ...
+        sys.modules.pop(name, None)
+        raise failed(f"importing {path}", e) from None
+    return mod
 
 
 @dataclass(frozen=True)
