@@ -15,7 +15,9 @@ __all__ = ["cache_dir", "resolve_bundle"]
 
 
 def _is_current(bundle: Path, name: str) -> bool:
-    """A cached export is reused only if it was made from the weights shipped now (and is intact)."""
+    """A cached export is reused only if it was made from the weights shipped now, is intact, and carries what
+    exports make today: golden samples (every zoo model's fit; an export from before them lacks them, and then
+    neither `edge-sdk check` nor the auto backend's accuracy gate could judge it)."""
     from runtimes.manifest import read_manifest, sha256_file, verified_artifact
 
     spec = REGISTRY[name]
@@ -23,6 +25,8 @@ def _is_current(bundle: Path, name: str) -> bool:
         manifest = read_manifest(bundle)
         verified_artifact(bundle, manifest)
     except EdgeSDKError:
+        return False
+    if manifest.golden is None:
         return False
     return not spec.ships_weights or manifest.source_sha256 == sha256_file(spec.weights_path)
 

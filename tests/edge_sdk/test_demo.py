@@ -53,3 +53,8 @@ def test_resolve_bundle_reexports_a_stale_cache(tmp_path, monkeypatch) -> None:
     (first / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     again = resolve_bundle("emlp")
     assert json.loads((again / "manifest.json").read_text())["source_sha256"] != "0" * 64
+    # an export from before golden samples existed (the rest intact) is made again, with them
+    manifest = json.loads((again / "manifest.json").read_text())
+    del manifest["golden"]
+    (again / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    assert "golden" in json.loads((resolve_bundle("emlp") / "manifest.json").read_text())
