@@ -242,13 +242,18 @@ def test_the_manifest_scores_field_is_checked(clf_bundle) -> None:
         Manifest.from_json({**m, "scores": "softmax"})
 
 
-def test_validate_a_user_bundle_on_an_image_folder_judges_the_task_output(cli, work, two_head_bundle) -> None:
-    # the manifest's preprocessing and labels read the images; top-1 reads "logits", not the first output
+def _colour_folder(work: Path) -> None:
+    """work/folder: an ImageFolder of pure colours, one sub-folder per label, two levels each."""
     for colour, bgr in COLOURS_BGR.items():
         (work / "folder" / colour).mkdir(parents=True, exist_ok=True)
         for i, level in enumerate((255, 200)):
             cv2.imwrite(str(work / "folder" / colour / f"{i}.png"),
                         np.full((40, 40, 3), [level * (c > 0) for c in bgr], np.uint8))
+
+
+def test_validate_a_user_bundle_on_an_image_folder_judges_the_task_output(cli, work, two_head_bundle) -> None:
+    # the manifest's preprocessing and labels read the images; top-1 reads "logits", not the first output
+    _colour_folder(work)
     r = cli("validate", two_head_bundle, "--model", f"{work / 'models.py'}:two_heads", "--val-data", work / "folder",
             "--json")
     assert r.code == 0, r.err
@@ -439,11 +444,7 @@ def test_readme_workflow_1_runs_as_written(tmp_path, monkeypatch) -> None:
 
 def test_on_device_check_judges_the_task_output(cli, work, tmp_path) -> None:
     # golden samples with labels: the device check's top-1 reads "logits" (the declared task output), not "distance"
-    for colour, bgr in COLOURS_BGR.items():
-        (work / "folder" / colour).mkdir(parents=True, exist_ok=True)
-        for i, level in enumerate((255, 200)):
-            cv2.imwrite(str(work / "folder" / colour / f"{i}.png"),
-                        np.full((40, 40, 3), [level * (c > 0) for c in bgr], np.uint8))
+    _colour_folder(work)
     out = tmp_path / "two-labelled"
     r = cli("export", f"{work / 'models.py'}:two_heads", "--input-shape", "1x3x32x32", "--task", "classification",
                 "--output-names", "distance,logits", "--task-output", "logits", "--color", "rgb",
