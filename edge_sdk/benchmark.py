@@ -85,6 +85,12 @@ def cpu_model() -> str:
     return cpu_name()
 
 
+def _int8_support() -> dict[str, str | None]:
+    from runtimes.cpuinfo import int8_support
+
+    return int8_support()
+
+
 def provenance(threads: int | None = None) -> dict[str, Any]:
     """Where and with what a measurement was taken (read from package metadata: imports nothing heavy)."""
     try:
@@ -94,7 +100,8 @@ def provenance(threads: int | None = None) -> dict[str, Any]:
     from edge_sdk import __version__
 
     return {
-        "cpu": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(), "usable_cores": usable,
+        "cpu": cpu_model(), "cpu_int8": _int8_support(), "machine": platform.machine(), "cores": os.cpu_count(),
+        "usable_cores": usable,
         "os": platform.platform(), "python": platform.python_version(),
         "threads": {"requested": threads, **{k: os.environ.get(k) for k in THREAD_ENV}},
         "versions": {

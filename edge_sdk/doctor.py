@@ -76,7 +76,7 @@ def _gpu() -> dict[str, Any]:
 
 def diagnose() -> dict[str, Any]:
     from runtimes import available_backends
-    from runtimes.cpuinfo import cpu_name
+    from runtimes.cpuinfo import cpu_name, int8_support
 
     providers = _providers()
     report: dict[str, Any] = {
@@ -84,6 +84,7 @@ def diagnose() -> dict[str, Any]:
         "platform": f"{platform.system()} {platform.machine()}",
         "cpu": cpu_name(),
         "cpu_cores": os.cpu_count(),
+        "cpu_int8": int8_support(),
         "versions": {p: _version(p) for p in PACKAGES},
         "backends": available_backends(),
         "onnxruntime_providers": providers,
@@ -111,6 +112,10 @@ def advice(r: dict[str, Any]) -> list[str]:
         tips.append("no /dev/video* devices: use file://, a directory, http:// MJPEG or synthetic:// sources")
     if r["versions"].get("torch") is None:
         tips.append("torch not installed: fine for running bundles; exporting needs " + install_hint("host"))
+    if r["cpu_int8"].get("int8_dot") == "none":
+        tips.append(f"this CPU has no INT8 dot-product instructions ({r['cpu_int8']['vector'] or 'SIMD'} only: no "
+                    "VNNI / SDOT): INT8 bundles run at about FP32 speed on it (smaller, not faster); measure with "
+                    "edge-sdk benchmark --precision auto")
     if not r["cache"]["writable"]:
         tips.append(f"cache directory {r['cache']['path']} is not writable: set EDGE_SDK_CACHE")
     return tips

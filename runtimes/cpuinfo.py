@@ -105,3 +105,42 @@ def cpu_name(cpuinfo: str | None = None) -> str:
         if key in fields:
             return fields[key]
     return platform.processor() or platform.machine()
+
+
+# /proc/cpuinfo flag (x86 "flags", arm64 "Features") -> the INT8 dot-product instructions it names, best first.
+# These are what make INT8 inference faster than FP32 on a CPU: without them (x86 with AVX2 only, ARMv8.0 cores
+# such as the Cortex-A57 of a Jetson Nano) an INT8 multiply-accumulate takes about as many instructions as a
+# float one, and INT8 models run at about FP32 speed (BENCHMARKS.md, "INT8 on this CPU").
+INT8_DOT_PRODUCT: dict[str, str] = {
+    "amx_int8": "AMX-INT8",
+    "avx512_vnni": "AVX-512 VNNI",
+    "avx_vnni": "AVX-VNNI",
+    "i8mm": "Armv8.6 I8MM (SMMLA)",
+    "asimddp": "Armv8.2 dot product (SDOT/UDOT)",
+}
+VECTOR_WIDTH: dict[str, str] = {"avx512f": "AVX-512", "avx2": "AVX2", "sve2": "SVE2", "sve": "SVE", "asimd": "NEON"}
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The first core's ``flags`` (x86) or ``Features`` (arm64) from ``cpuinfo`` (``/proc/cpuinfo`` when None)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = CPUINFO.read_text(errors="replace")
+        except OSError:
+            return set()
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("flags", "features"):
+            return set(value.split())
+    return set()
+
+
+def int8_support(cpuinfo: str | None = None) -> dict[str, str | None]:
+    """``{"vector": widest SIMD, "int8_dot": INT8 dot-product instructions or None}``, both from the flags
+    (None where the flags are not readable: not Linux, or a kernel that does not list them)."""
+    flags = cpu_flags(cpuinfo)
+    if not flags:
+        return {"vector": None, "int8_dot": None}
+    vector = next((name for flag, name in VECTOR_WIDTH.items() if flag in flags), None)
+    dots = [name for flag, name in INT8_DOT_PRODUCT.items() if flag in flags]
+    return {"vector": vector, "int8_dot": ", ".join(dots) if dots else "none"}

@@ -26,6 +26,7 @@ from benchmarks.cold_start import cmp_cold_start  # noqa: E402
 from benchmarks.cpu_paths import cmp_care_paths, cmp_thread_policy  # noqa: E402
 from benchmarks.emlp import cmp_emlp  # noqa: E402
 from benchmarks.harness import TORCH_THREADS, Section, torch_mod  # noqa: E402
+from benchmarks.int8_ceiling import cmp_int8_ceiling  # noqa: E402
 from benchmarks.white_balance import cmp_white_balance  # noqa: E402
 
 from edge_sdk.benchmark import provenance  # noqa: E402
@@ -33,7 +34,7 @@ from edge_sdk.benchmark import provenance  # noqa: E402
 COMPARISONS: dict[str, Callable[[], Section]] = {
     "emlp": cmp_emlp, "compact-cnn": cmp_compact_cnn, "care": cmp_care, "white-balance": cmp_white_balance,
     "attention": cmp_attention, "cold-start": cmp_cold_start, "c-white-balance": cmp_c_white_balance,
-    "thread-policy": cmp_thread_policy, "care-paths": cmp_care_paths,
+    "thread-policy": cmp_thread_policy, "care-paths": cmp_care_paths, "int8-ceiling": cmp_int8_ceiling,
 }
 
 

@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
         print_json(r)
         return 0
     print(f"python {r['python']} on {r['platform']}, {r['cpu']}, {r['cpu_cores']} cores")
+    isa = r["cpu_int8"]
+    if isa.get("vector"):
+        print(f"  SIMD {isa['vector']}; INT8 dot-product instructions: {isa['int8_dot']}")
     print(format_table(["package", "version"], [(k, v or "-") for k, v in r["versions"].items()]))
     print()
     print(format_table(["backend", "status"], list(r["backends"].items())))

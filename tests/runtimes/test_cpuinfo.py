@@ -42,3 +42,30 @@ def test_benchmark_provenance_reads_the_cpuinfo_file(tmp_path: Path, monkeypatch
     assert provenance()["cpu"] == "ARM Cortex-A78AE (Jetson Orin)"
     monkeypatch.setattr(cpuinfo, "CPUINFO", tmp_path / "missing")
     assert provenance()["cpu"]  # no file: platform.processor() or the machine, never empty
+
+
+@pytest.mark.parametrize(("flags", "vector", "dot"), [
+    ("flags\t: fpu sse2 avx avx2 fma", "AVX2", "none"),  # Zen 3 (EPYC Milan): AVX2 only
+    ("flags\t: avx2 avx512f avx512bw avx512_vnni", "AVX-512", "AVX-512 VNNI"),  # Zen 4, Cascade Lake and later
+    ("flags\t: avx2 avx_vnni", "AVX2", "AVX-VNNI"),  # Alder Lake
+    ("flags\t: avx2 avx512f avx512_vnni amx_int8 amx_tile", "AVX-512", "AMX-INT8, AVX-512 VNNI"),
+    ("Features\t: fp asimd evtstrm aes crc32 atomics fphp asimdhp asimdrdm", "NEON", "none"),  # Cortex-A57
+    ("Features\t: fp asimd asimddp sve sve2 i8mm bf16", "SVE2", "Armv8.6 I8MM (SMMLA), Armv8.2 dot product "
+     "(SDOT/UDOT)"),  # Neoverse-V2
+    ("processor\t: 0\n", None, None),  # no flags line
+])
+def test_int8_support_from_written_cpuinfo(flags: str, vector: str | None, dot: str | None) -> None:
+    assert cpuinfo.int8_support(f"processor\t: 0\n{flags}\n\n") == {"vector": vector, "int8_dot": dot}
+
+
+def test_doctor_advises_on_a_cpu_without_int8_dot_product(tmp_path: Path, monkeypatch) -> None:
+    from edge_sdk.doctor import diagnose
+
+    path = tmp_path / "cpuinfo"
+    monkeypatch.setattr(cpuinfo, "CPUINFO", path)
+    path.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t: fpu avx2\n")
+    assert any("no INT8 dot-product instructions (AVX2 only" in tip for tip in diagnose()["advice"])
+    path.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9B14\nflags\t: fpu avx2 avx512f avx512_vnni\n")
+    r = diagnose()
+    assert r["cpu_int8"] == {"vector": "AVX-512", "int8_dot": "AVX-512 VNNI"}
+    assert not any("INT8 dot-product" in tip for tip in r["advice"])

@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 import edge_sdk
 from edge_sdk.data.digits import load_digits28
@@ -78,6 +80,38 @@ def test_bad_inputs_are_typed_and_name_the_tensor(sess, feed, message) -> None:
     with pytest.raises(InputError, match=message) as info:
         sess.run(feed)
     assert isinstance(info.value, EdgeSDKError)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dtype=st.sampled_from(["float32", "float64", "float16", "int64", "uint8"]),
+       shape=st.tuples(st.sampled_from([(), (0,), (1,), (2,), (3,)]), st.sampled_from([(9,), (8,), (), (9, 1), (1, 9)])
+                       ).map(lambda t: t[0] + t[1]),
+       fill=st.sampled_from([0.0, 1.5, np.nan, np.inf]), transposed=st.booleans(),
+       max_batch=st.sampled_from([1, 2, 4096]), max_bytes=st.sampled_from([8, 36, 100, 1 << 30]))
+@example(dtype="float32", shape=(1, 9), fill=0.0, transposed=False, max_batch=1, max_bytes=36)  # bounds met exactly
+@example(dtype="float32", shape=(2, 9), fill=0.0, transposed=False, max_batch=1, max_bytes=1 << 30)
+@example(dtype="float32", shape=(0, 9), fill=0.0, transposed=False, max_batch=2, max_bytes=1 << 30)
+@example(dtype="float32", shape=(2, 9), fill=0.0, transposed=True, max_batch=2, max_bytes=1 << 30)
+def test_fast_input_check_agrees_with_the_full_one(mlp_bundle, dtype, shape, fill, transposed, max_batch,
+                                                    max_bytes) -> None:
+    """Session._check's fast path accepts exactly what the full check accepts, and returns the same array."""
+    s = edge_sdk.load(mlp_bundle, backend="onnxruntime", max_batch=max_batch, max_input_bytes=max_bytes)
+    x = np.full(shape, fill if np.dtype(dtype).kind == "f" else 0, dtype)
+    if transposed:
+        x = x.T
+    spec = s.inputs[0]
+    outcomes = []
+    for check in (s._check, s._check_slow):
+        try:
+            outcomes.append(check(spec, x))
+        except InputError as e:
+            outcomes.append(str(e))
+    fast, slow = outcomes
+    if isinstance(slow, str):
+        assert fast == slow
+    else:
+        assert isinstance(fast, np.ndarray) and fast.shape == slow.shape and fast.flags.c_contiguous
+        np.testing.assert_array_equal(fast, slow)
 
 
 def test_noncontiguous_view_works(sess) -> None:

@@ -55,6 +55,41 @@ def interleaved(fns: dict[str, Fn], *, rounds: int = 15, block_s: float = 0.05, 
     return {k: statistics.median(v) for k, v in per.items()}
 
 
+def paired_ratio(a: Fn, b: Fn, *, rounds: int = 41, block_s: float = 0.05, settle_s: float = 0.05
+                 ) -> tuple[float, float, float, dict[str, float]]:
+    """The ratio of a's per-call time to b's, measured in pairs: each round times a block of a and a block of b
+    back to back (the order alternating round by round), so a load that comes and goes hits both sides of a
+    pair alike. Returns (median of the per-round ratios, its 25th and 75th percentiles, each side's median
+    per-call seconds). For targets on a ratio a few percent from 1, where the drift between rounds on a
+    shared machine is larger than the difference being measured."""
+    fns = {"a": a, "b": b}
+    number = {}
+    for name, fn in fns.items():  # warm up and size the blocks
+        fn()
+        t0 = time.perf_counter()
+        n = 0
+        while time.perf_counter() - t0 < block_s / 2 or n < 1:
+            fn()
+            n += 1
+        number[name] = max(1, int(n * block_s / max(time.perf_counter() - t0, 1e-9)))
+    per: dict[str, list[float]] = {"a": [], "b": []}
+    ratios = []
+    for r in range(rounds):
+        got = {}
+        for name in ("a", "b") if r % 2 == 0 else ("b", "a"):
+            fn, k = fns[name], number[name]
+            time.sleep(settle_s)
+            fn()  # untimed: the other side's threads stop spinning, this side's data comes back into cache
+            t0 = time.perf_counter()
+            for _ in range(k):
+                fn()
+            got[name] = (time.perf_counter() - t0) / k
+            per[name].append(got[name])
+        ratios.append(got["a"] / got["b"])
+    q1, med, q3 = statistics.quantiles(ratios, n=4)
+    return med, q1, q3, {k: statistics.median(v) for k, v in per.items()}
+
+
 def single_calls(fns: dict[str, Fn], *, rounds: int = 15, warmup: int = 2) -> dict[str, float]:
     """Median seconds of one call of each fn, the fns called in turn (one call each per round)."""
     for fn in fns.values():
