@@ -5,6 +5,11 @@ it, else up to the next boundary line), in bounded memory (see :class:`MjpegGrab
 with a single ``image/jpeg`` is polled as a snapshot camera. JPEGs are decoded only when the consumer
 takes them, so dropped frames cost nothing; a frame whose header declares more than ``max_pixels`` is
 skipped without decoding. ``close()`` shuts the socket down, so the reader thread ends at once.
+
+Credentials in the URL (``http://user:password@camera/video.mjpg``, percent-encoded where they hold
+``:``, ``@`` or ``/``) answer the camera's HTTP Basic or Digest challenge (urllib's auth handlers: the
+password is sent only when the camera asks, and with Digest never in clear); they are taken out of the
+URL before the request, and every message shows the URL with the password replaced by ``***``.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from __future__ import annotations
 import re
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.client import HTTPResponse
 
+from edge_sdk.camera.frames import redact
 from edge_sdk.camera.latest import LiveSource, Skip
 from edge_sdk.errors import SourceError
 
@@ -31,18 +38,44 @@ def _socket_timeout(timeout: float | None) -> float:
     return 10.0 if timeout is None else min(10.0, max(0.5, timeout))
 
 
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` without its ``user:password@`` part, and the (percent-decoded) user name and password."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    user = urllib.parse.unquote(parts.username or "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), (user, urllib.parse.unquote(parts.password or ""))
+
+
 def _urlopen(url: str, timeout: float) -> HTTPResponse:
+    shown = redact(url)
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - the caller's camera URL
+        bare, credentials = split_credentials(url)
+        request = urllib.request.Request(bare, headers={"User-Agent": USER_AGENT})
+        if credentials is None:
+            opener = urllib.request.build_opener()
+        else:
+            passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+            passwords.add_password(None, bare, *credentials)
+            opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(passwords),
+                                                 urllib.request.HTTPDigestAuthHandler(passwords))
+        response = opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as e:
-        raise SourceError(f"HTTP camera {url} answered {e.code} {e.reason}; check the URL path and credentials") from e
+        e.close()
+        if e.code == 401:
+            how = ("the user name or password in the URL is not accepted" if credentials else
+                   "it needs a user name and password: put USER:PASSWORD@ before the host in the URL "
+                   "(percent-encode ':', '@' and '/' in them)")
+            raise SourceError(f"HTTP camera {shown} answered 401 Unauthorized: {how}") from None
+        raise SourceError(f"HTTP camera {shown} answered {e.code} {e.reason}; check the URL path and "
+                          "credentials") from None
     except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise SourceError(f"cannot connect to HTTP camera {url} ({reason}); check the address and that "
-                          "the camera/server is up") from e
+        reason = redact(str(getattr(e, "reason", e)))
+        raise SourceError(f"cannot connect to HTTP camera {shown} ({reason}); check the address and that "
+                          "the camera/server is up") from None
     except ValueError as e:  # malformed URL: bad IPv6 host, port out of range, non-numeric port
-        raise SourceError(f"invalid HTTP camera URL {url!r} ({e}); check the host and port") from e
+        raise SourceError(f"invalid HTTP camera URL {shown!r} ({redact(str(e))}); check the host and port") from None
     assert isinstance(response, HTTPResponse)
     return response
 
@@ -211,13 +244,13 @@ def connect(url: str, timeout: float | None, max_part: int = MAX_PART) -> MjpegG
         boundary = response.headers.get_param("boundary")
         if not isinstance(boundary, str) or not boundary:
             response.close()
-            raise SourceError(f"HTTP camera {url} sends {ctype} without a boundary; it is not an MJPEG stream")
+            raise SourceError(f"HTTP camera {redact(url)} sends {ctype} without a boundary; it is not an MJPEG stream")
         return MjpegGrabber(response, boundary, url, max_part)
     if ctype.startswith("image/"):
         with response:
             return SnapshotGrabber(url, sock_timeout, _read_capped(response, url, max_part), max_part)
     response.close()
-    raise SourceError(f"{url} serves {ctype}, not an MJPEG stream (multipart/x-mixed-replace) or a JPEG "
+    raise SourceError(f"{redact(url)} serves {ctype}, not an MJPEG stream (multipart/x-mixed-replace) or a JPEG "
                       "snapshot; for a video file over HTTP download it and open file://PATH")
 
 

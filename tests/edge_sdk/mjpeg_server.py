@@ -6,11 +6,17 @@ Each frame shows its server-wide sequence number as 16 black/white bars (:func:`
 ``/html`` (not a camera). Options: ``fps``; ``stall_after`` (each connection sends that many frames,
 then holds the connection open silently); ``total_frames`` (the server sends that many frames in all, over
 every connection, then holds each connection open silently: reconnecting does not end a stall);
-``corrupt_every`` (every k-th part is garbage).
+``corrupt_every`` (every k-th part is garbage); ``auth=(user, password, "basic" | "digest")`` answers
+requests without those credentials with 401 and the scheme's challenge (RFC 7617 Basic, RFC 7616 Digest
+with MD5 and qop=auth, as IP cameras do), and counts them in ``refused``.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,11 +49,13 @@ def jpeg(n: int) -> bytes:
 
 class MjpegServer:
     def __init__(self, port: int = 0, *, fps: float = 100.0, stall_after: int | None = None,
-                 total_frames: int | None = None, corrupt_every: int | None = None) -> None:
+                 total_frames: int | None = None, corrupt_every: int | None = None,
+                 auth: tuple[str, str, str] | None = None) -> None:
         self.fps, self.stall_after, self.corrupt_every = fps, stall_after, corrupt_every
         self.total_frames = total_frames
         self.counter = 0  # frames sent, all connections
         self.connections = 0
+        self.auth, self.refused, self.nonce = auth, 0, secrets.token_hex(8)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         server = self
@@ -59,6 +67,16 @@ class MjpegServer:
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 with server._lock:
                     server.connections += 1
+                if server.auth is not None and not server._authorized(self):
+                    with server._lock:
+                        server.refused += 1
+                    self.send_response(401)
+                    scheme = server.auth[2]
+                    self.send_header("WWW-Authenticate", 'Basic realm="camera"' if scheme == "basic" else
+                                     f'Digest realm="camera", qop="auth", nonce="{server.nonce}", algorithm=MD5')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 route = {"/stream": server._stream, "/stream-nolen": server._stream, "/snapshot": server._snapshot}
                 if self.path not in route:
                     self.send_response(200)
@@ -76,6 +94,23 @@ class MjpegServer:
         self.port = int(self.httpd.server_address[1])
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
+
+    def _authorized(self, h: BaseHTTPRequestHandler) -> bool:
+        assert self.auth is not None
+        user, password, scheme = self.auth
+        header = h.headers.get("Authorization", "")
+        if scheme == "basic":
+            return header == "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        if not header.startswith("Digest "):
+            return False
+        f = dict(re.findall(r'(\w+)="?([^",]*)"?', header[7:]))
+
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode()).hexdigest()
+
+        ha1, ha2 = md5(f"{user}:camera:{password}"), md5(f"GET:{f.get('uri', '')}")
+        want = md5(f"{ha1}:{self.nonce}:{f.get('nc', '')}:{f.get('cnonce', '')}:auth:{ha2}")
+        return f.get("username") == user and f.get("nonce") == self.nonce and f.get("response") == want
 
     def url(self, path: str = "/stream") -> str:
         return f"http://127.0.0.1:{self.port}{path}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -146,6 +147,32 @@ def test_http_mjpeg_frames_arrive(path: str) -> None:
         numbers = [decode_number(f.image) for f in frames if f is not None]
         assert numbers == sorted(numbers) and len(set(numbers)) == 4
         assert src.size == (128, 32) and src.live
+
+
+@pytest.mark.parametrize("scheme", ["basic", "digest"])
+@pytest.mark.parametrize("path", ["/stream", "/snapshot"])
+def test_http_mjpeg_credentials_in_the_url_answer_the_challenge(scheme: str, path: str) -> None:
+    """An IP camera behind HTTP Basic or Digest auth: the URL's user:password answer its 401 challenge."""
+    password = "p@ss:w/rd"  # percent-encoded in the URL
+    with MjpegServer(fps=60, auth=("viewer", password, scheme)) as server:
+        url = server.url(path).replace("http://", f"http://viewer:{quote(password, safe='')}@")
+        with open_source(url, timeout=3) as src:
+            frames = [src.read() for _ in range(3)]
+            assert all(f is not None for f in frames)
+            assert password not in repr(src) and quote(password, safe="") not in src.name
+        assert server.refused >= 1  # the camera challenged, and the credentials answered it
+
+
+@pytest.mark.parametrize("userinfo", ["", "viewer:wrong@"])
+def test_http_mjpeg_unauthorized_says_what_to_do_without_the_password(userinfo: str) -> None:
+    with MjpegServer(fps=60, auth=("viewer", "secret", "digest")) as server:
+        url = server.url().replace("http://", f"http://{userinfo}")
+        with pytest.raises(SourceError, match="401 Unauthorized") as info:
+            with open_source(url, timeout=2) as src:
+                src.read()
+    message = str(info.value)
+    assert "wrong" not in message and "secret" not in message
+    assert ("not accepted" in message) if userinfo else ("put USER:PASSWORD@ before the host" in message)
 
 
 def test_http_corrupt_parts_are_skipped() -> None:
