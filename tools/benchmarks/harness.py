@@ -26,6 +26,20 @@ if str(REPO) not in sys.path:
 Fn = Callable[[], Any]
 
 
+def block_sizes(fns: dict[str, Fn], block_s: float) -> dict[str, int]:
+    """Warm each fn up and count how many calls of it fill a block of about ``block_s`` seconds."""
+    number = {}
+    for name, fn in fns.items():
+        fn()
+        t0 = time.perf_counter()
+        n = 0
+        while time.perf_counter() - t0 < block_s / 2 or n < 1:
+            fn()
+            n += 1
+        number[name] = max(1, int(n * block_s / max(time.perf_counter() - t0, 1e-9)))
+    return number
+
+
 def interleaved(fns: dict[str, Fn], *, rounds: int = 15, block_s: float = 0.05, settle_s: float = 0.05
                 ) -> dict[str, float]:
     """Median per-call seconds of each fn over ``rounds`` round-robin blocks of ~``block_s`` seconds.
@@ -34,15 +48,7 @@ def interleaved(fns: dict[str, Fn], *, rounds: int = 15, block_s: float = 0.05, 
     last (ONNX Runtime's, torch's OpenMP) spin-wait for more work for a while after a call, and on a
     machine with few cores that spinning would steal time from the next contender's first calls.
     """
-    number = {}
-    for name, fn in fns.items():  # warm up and size the blocks
-        fn()
-        t0 = time.perf_counter()
-        n = 0
-        while time.perf_counter() - t0 < block_s / 2 or n < 1:
-            fn()
-            n += 1
-        number[name] = max(1, int(n * block_s / max(time.perf_counter() - t0, 1e-9)))
+    number = block_sizes(fns, block_s)
     per: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
@@ -63,15 +69,7 @@ def paired_ratio(a: Fn, b: Fn, *, rounds: int = 41, block_s: float = 0.05, settl
     per-call seconds). For targets on a ratio a few percent from 1, where the drift between rounds on a
     shared machine is larger than the difference being measured."""
     fns = {"a": a, "b": b}
-    number = {}
-    for name, fn in fns.items():  # warm up and size the blocks
-        fn()
-        t0 = time.perf_counter()
-        n = 0
-        while time.perf_counter() - t0 < block_s / 2 or n < 1:
-            fn()
-            n += 1
-        number[name] = max(1, int(n * block_s / max(time.perf_counter() - t0, 1e-9)))
+    number = block_sizes(fns, block_s)
     per: dict[str, list[float]] = {"a": [], "b": []}
     ratios = []
     for r in range(rounds):
