@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from converters.data import EvalSet
+from converters.eval_set import EvalSet
 from converters.parity import ParityReport, metric_text
 from converters.quantize import build
 from converters.sources import ModelSource

@@ -2,7 +2,7 @@
 
 A fully convolutional model exported with symbolic height and width (``--input-shape 1x3xHxW`` or
 ``--dynamic-axes 2,3``) is validated at its example size by the usual parity check, and here again at
-:func:`converters.sources.second_shape` (each symbolic dim twice its example size): the validation
+:func:`converters.input_shapes.second_shape` (each symbolic dim twice its example size): the validation
 samples resized there (bilinear; real data stays real), at most :data:`MAX_SAMPLES` of them, ONNX
 Runtime against PyTorch, judged on output SQNR with the precision's budget. A model that silently
 fixed a dim at export fails here, not on the device. Both sizes are recorded in the manifest
@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from converters.data import EvalSet
+from converters.eval_set import EvalSet
+from converters.input_shapes import second_shape
 from converters.parity import ParityReport, sqnr_db
-from converters.sources import ModelSource, second_shape
+from converters.sources import ModelSource
 from runtimes.precisions import BUDGETS
 
 MAX_SAMPLES = 16

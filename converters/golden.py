@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.data import EvalSet
+from converters.eval_set import EvalSet
 from converters.sources import ModelSource
 from runtimes.atomic import atomic_write_bytes
 from runtimes.golden import GOLDEN_NAME, MAX_GOLDEN_BYTES, decode_inputs, encode_inputs, identical, pack

@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 
 from converters import quantize as q
-from converters.data import EvalSet
+from converters.eval_set import EvalSet
 from converters.parity import ParityReport, sqnr_db
 from converters.sources import ModelSource
 from runtimes.precisions import get

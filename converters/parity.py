@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.data import EvalSet
+from converters.eval_set import EvalSet
 from runtimes.metrics import SQNR, metric_for, output_stats
 from runtimes.metrics import sqnr_db as sqnr_db  # the math lives in the runtime (torch-free), for the device check
 from runtimes.precisions import BUDGETS as BUDGETS

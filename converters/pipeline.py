@@ -22,10 +22,12 @@ import numpy as np
 
 from converters import quantize as q
 from converters.bundle import check_output, prepare_output, staged_bundle
-from converters.data import EvalSet, export_data
+from converters.data import export_data
+from converters.declarations import declare
+from converters.eval_set import EvalSet
 from converters.onnx_export import DEFAULT_OPSET, check_opset, export_onnx, io_specs, model_opset
 from converters.parity import ParityReport
-from converters.sources import ModelSource, declare, resolve_model
+from converters.sources import ModelSource, resolve_model
 from converters.user_metric import resolve_metric
 from converters.validate import validate_onnx
 from edge_sdk import __version__
@@ -108,7 +110,7 @@ def export(
     with ``metric_budget`` (largest allowed drop vs PyTorch FP32; ``metric_mode`` "higher" or "lower" is better)
     judges the gate instead of the built-in metric (converters.user_metric).
 
-    What the bundle tells the app (converters.sources.declare, checked against the model before export):
+    What the bundle tells the app (converters.declarations.declare, checked against the model before export):
     ``task`` (``"classification"``, ``"detection"``, ... or your own name), ``labels`` (a list, or a file with
     one per line; one per class of a classifier's output), ``output_names`` (forward() order), ``task_output``
     (the output a task's pipeline reads, default the first), ``scores`` (what a classifier's task output holds:

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from converters.sources import env_limit
+from converters.limits import env_limit
 from edge_sdk.errors import WeightsError
 
 RESAVE = "re-save it with torch.export.save from a program of plain tensors"

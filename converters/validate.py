@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from converters.data import EvalSet, ValidationDataWarning, recorded_validation_set, validation_set
+from converters.data import ValidationDataWarning, recorded_validation_set, validation_set
+from converters.eval_set import EvalSet
 from converters.parity import ParityReport, compare
 from converters.sources import ModelSource, from_zoo, resolve_model
 from converters.user_metric import resolve_metric

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.camera import capture, images, mjpeg, synthetic
+from edge_sdk.camera import capture, images, mjpeg, rtsp, synthetic
 from edge_sdk.camera.dual import SPLITTERS, AlternatingExposureSource, PairedDualSource, SplitDualSource
 from edge_sdk.camera.frames import MAX_SIDE, Frame, Source, redact
 from edge_sdk.camera.imagesize import check_max_pixels
@@ -223,7 +223,7 @@ def _open_csi(p: ParsedURI, o: SourceOptions) -> Source[Any]:
 
 
 def _open_rtsp(p: ParsedURI, o: SourceOptions) -> Source[Any]:
-    return capture.open_rtsp(p.target, **_live_kwargs(o))
+    return rtsp.open_rtsp(p.target, **_live_kwargs(o))
 
 
 def _open_http(p: ParsedURI, o: SourceOptions) -> Source[Any]:

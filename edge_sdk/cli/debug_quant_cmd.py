@@ -60,7 +60,7 @@ def _db(v: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from converters.debug_quant import debug_quant, plot
-    from converters.sources import parse_shape
+    from converters.input_shapes import parse_shape
 
     if args.count < 1 or args.count > 100_000:
         raise EdgeSDKError("--count must be between 1 and 100000")

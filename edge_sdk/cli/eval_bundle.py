@@ -63,7 +63,9 @@ def _idx_or_cifar(path: Path, manifest: Any) -> tuple[np.ndarray, np.ndarray, st
 
 
 def _data(args: argparse.Namespace, manifest: Any) -> tuple[np.ndarray, np.ndarray | None, str]:
-    from converters.data import default_kind, read_data, recorded_validation_set, zoo_test_set
+    from converters.data import recorded_validation_set
+    from converters.user_data import read_data
+    from converters.zoo_data import default_kind, zoo_test_set
 
     shape = tuple(manifest.inputs[0].shape[1:])
     if args.data is not None:

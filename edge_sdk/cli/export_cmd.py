@@ -163,8 +163,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from converters.input_shapes import parse_shape
     from converters.pipeline import export
-    from converters.sources import parse_shape
     from runtimes.manifest import read_manifest
 
     if args.calib_count is not None and args.calib_count < 1:

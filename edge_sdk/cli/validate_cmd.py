@@ -64,7 +64,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.target == "tensorrt":
         return _tensorrt(args)
-    from converters.sources import parse_shape
+    from converters.input_shapes import parse_shape
     from converters.validate import validate_bundle
 
     report = validate_bundle(args.bundle, args.data, model=args.model, arch=args.arch,

@@ -102,7 +102,7 @@ def test_a_failed_round_trip_falls_back_to_plain_floats(zoo_bundle) -> None:
     import io
 
     import converters.golden as g
-    from converters.data import EvalSet
+    from converters.eval_set import EvalSet
 
     bundle = zoo_bundle("compact-cnn")
     src = from_zoo("compact-cnn")

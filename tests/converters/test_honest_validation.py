@@ -94,7 +94,7 @@ def test_calib_only_validates_on_held_out_calibration_samples(user: SimpleNamesp
 
 
 def test_held_out_rule() -> None:
-    from converters.data import held_out
+    from converters.held_out import held_out
 
     assert held_out(12) == [4, 9] and held_out(4) == [3] and held_out(2) == [1] and held_out(1) == []
 
@@ -190,7 +190,7 @@ def test_metric_arguments_are_checked(user: SimpleNamespace) -> None:
 
 
 def test_user_metric_in_python_lower_is_better() -> None:
-    from converters.data import EvalSet
+    from converters.eval_set import EvalSet
     from converters.parity import compare
     from converters.user_metric import resolve_metric
 
@@ -208,7 +208,7 @@ def test_user_metric_in_python_lower_is_better() -> None:
 
 
 def test_image_folder_gives_labels_round_robin(tmp_path: Path) -> None:
-    from converters.data import read_data
+    from converters.user_data import read_data
 
     for name, count in (("cat", 3), ("dog", 2), ("bird", 2)):
         (tmp_path / name).mkdir()
@@ -223,7 +223,7 @@ def test_image_folder_gives_labels_round_robin(tmp_path: Path) -> None:
 
 
 def test_npz_never_unpickles_and_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from converters.data import read_data
+    from converters.user_data import read_data
 
     class Payload:
         def __reduce__(self) -> tuple[object, tuple[str, str]]:
@@ -299,7 +299,7 @@ def test_fp16_outputs_stay_float32_after_softmax_and_div(tmp_path: Path) -> None
 
 
 def test_parity_checks_output_dtypes_against_pytorch_and_the_manifest() -> None:
-    from converters.data import EvalSet
+    from converters.eval_set import EvalSet
     from converters.parity import compare
 
     y = np.linspace(1, 2, 8, dtype=np.float32).reshape(4, 2)
@@ -312,7 +312,7 @@ def test_parity_checks_output_dtypes_against_pytorch_and_the_manifest() -> None:
 
 
 def test_parity_error_names_each_failing_output_with_its_own_figure() -> None:
-    from converters.data import EvalSet
+    from converters.eval_set import EvalSet
     from converters.parity import compare, sqnr_db
 
     rng = np.random.default_rng(0)
@@ -325,7 +325,7 @@ def test_parity_error_names_each_failing_output_with_its_own_figure() -> None:
 
 
 def test_sqnr_is_shown_against_the_budget_not_a_capped_reference() -> None:
-    from converters.data import EvalSet
+    from converters.eval_set import EvalSet
     from converters.parity import compare
 
     y = np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32)
@@ -375,7 +375,7 @@ def test_int8_dynamic_batch_dependence_is_real_and_documented(tmp_path: Path) ->
 
 
 def test_report_notes_int8_dynamic_batching(tmp_path: Path) -> None:
-    from converters.data import EvalSet
+    from converters.eval_set import EvalSet
     from converters.parity import compare
     from converters.quantize import DYNAMIC_NOTE
     from converters.report import render_report
@@ -391,7 +391,7 @@ def test_report_notes_int8_dynamic_batching(tmp_path: Path) -> None:
 
 
 def test_user_data_errors_are_typed(tmp_path: Path) -> None:
-    from converters.data import read_data
+    from converters.user_data import read_data
 
     with pytest.raises(DatasetError, match="not found"):
         read_data(tmp_path / "missing.npz", (8,), {})
@@ -405,7 +405,7 @@ def test_user_data_errors_are_typed(tmp_path: Path) -> None:
 
 
 def test_top1_reads_the_task_output_not_the_first() -> None:
-    from converters.data import EvalSet
+    from converters.eval_set import EvalSet
     from converters.parity import compare
 
     logits = np.random.default_rng(0).standard_normal((32, 4)).astype(np.float32)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from converters.sources import InputShapeError, parse_shape, split_shape
+from converters.input_shapes import InputShapeError, parse_shape, split_shape
 from edge_sdk.errors import EdgeSDKError, ManifestError
 from edge_sdk.preprocess import FeatureVectorPreprocessing, ImagePreprocessing, parse_preprocessing, preprocess_image
 from tests.conftest import REPO

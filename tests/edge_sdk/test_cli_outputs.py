@@ -164,8 +164,8 @@ def test_synthetic_digits_count_beyond_the_split_goes_round_again() -> None:
 
 
 def test_corrupt_calibration_images_are_skipped_and_reported(tmp_path: Path) -> None:
-    from converters.data import MAX_CORRUPT, DataWarning, load_samples
     from converters.sources import from_zoo
+    from converters.user_data import MAX_CORRUPT, DataWarning, load_samples
     from edge_sdk.errors import DatasetError
 
     src = from_zoo("compact-cnn")

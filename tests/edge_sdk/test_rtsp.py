@@ -18,15 +18,11 @@ import cv2
 import pytest
 
 from edge_sdk.camera import Frame, open_source
-from edge_sdk.camera.capture import (
-    FFMPEG_OPTIONS_ENV,
-    RTSP_CAPTURE_OPTIONS,
-    CaptureGrabber,
-    _FFmpegEnvironment,
-    ffmpeg_options,
-)
+from edge_sdk.camera.capture import CaptureGrabber
+from edge_sdk.camera.ffmpeg_env import FFMPEG_OPTIONS_ENV, _FFmpegEnvironment, ffmpeg_options
 from edge_sdk.camera.frames import Source, SourceStats, redact
 from edge_sdk.camera.latest import LiveSource
+from edge_sdk.camera.rtsp import RTSP_CAPTURE_OPTIONS
 from edge_sdk.errors import EdgeSDKError, SourceError
 from tests.edge_sdk.rtsp_server import HEIGHT, PASSWORD, USER, WIDTH, RtspServer, decode_frame, missing
 

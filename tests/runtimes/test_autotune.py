@@ -9,6 +9,8 @@ import pytest
 
 import runtimes
 from runtimes import autotune
+from runtimes.autotune import accuracy, probe
+from runtimes.autotune import cache as autotune_cache
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def test_second_load_does_not_probe(zoo_bundle, cache, monkeypatch) -> None:
     def no_probe(*args, **kwargs):
         raise AssertionError("probed again")
 
-    monkeypatch.setattr(autotune, "_probe", no_probe)
+    monkeypatch.setattr(probe, "_probe", no_probe)
     again = runtimes.load(zoo_bundle("compact-cnn"))
     assert again.choice is not None and first.choice is not None
     assert again.choice["by"] == "cache"
@@ -63,7 +65,7 @@ def test_mlp_probe_includes_the_numpy_backend(mlp_bundle, cache) -> None:
 
 def test_openvino_competes_where_installed(zoo_bundle, cache, monkeypatch) -> None:
     pytest.importorskip("openvino")
-    monkeypatch.setattr(autotune, "OPENVINO_FROM_MS", 0.0)  # compact-cnn is far under the usual bar
+    monkeypatch.setattr(probe, "OPENVINO_FROM_MS", 0.0)  # compact-cnn is far under the usual bar
     s = runtimes.load(zoo_bundle("compact-cnn"))
     assert s.probe is not None
     assert {f"openvino {t} thread{'s' if t > 1 else ''}" for t in autotune.thread_counts()} <= set(s.probe["ms"])
@@ -149,10 +151,10 @@ def test_key_follows_artifact_versions_and_cpu(zoo_bundle, tmp_path, monkeypatch
     m = runtimes.read_manifest(bundle)
     key = autotune.cache_key(bundle / "model.onnx", m)
     assert key == autotune.cache_key(bundle / "model.onnx", None)  # the bare file hashes the same
-    monkeypatch.setattr(autotune, "versions", lambda: {"onnxruntime": "onnxruntime 0.0"})
+    monkeypatch.setattr(autotune_cache, "versions", lambda: {"onnxruntime": "onnxruntime 0.0"})
     assert autotune.cache_key(bundle / "model.onnx", m) != key
     monkeypatch.undo()
-    monkeypatch.setattr(autotune, "_cpu", lambda: "another CPU")
+    monkeypatch.setattr(autotune_cache, "_cpu", lambda: "another CPU")
     assert autotune.cache_key(bundle / "model.onnx", m) != key
 
 
@@ -177,8 +179,7 @@ def test_accuracy_gate_for_backends_other_than_the_reference(zoo_bundle, tmp_pat
     assert feed is not None
 
     def problem(candidate):
-        return autotune._accuracy_problem(candidate, ref, autotune._caller(candidate, feed),
-                                          autotune._caller(ref, feed))
+        return accuracy._accuracy_problem(candidate, ref, probe._caller(candidate, feed), probe._caller(ref, feed))
 
     assert problem(runtimes.load(bundle, backend="openvino")) is None  # golden samples within budget
     assert problem(runtimes.load(bundle / "model.onnx", backend="openvino")) is None  # SQNR on the probe input

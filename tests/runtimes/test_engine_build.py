@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from runtimes import engine_build as eb
+from runtimes.engine_build import timing_cache
 from runtimes.errors import EdgeSDKError
 from runtimes.manifest import Manifest, TensorSpec
 
@@ -135,7 +136,7 @@ def test_timing_cache_is_read_bounded_and_written_atomically(tmp_path: Path, mon
     eb.save_timing_cache(path, memoryview(b"\x01" * 100), log.append)
     assert path.read_bytes() == b"\x01" * 100 and os.listdir(path.parent) == ["t.cache"]
     assert eb.read_timing_cache(path, log.append) == b"\x01" * 100
-    monkeypatch.setattr(eb, "MAX_TIMING_CACHE_BYTES", 10)
+    monkeypatch.setattr(timing_cache, "MAX_TIMING_CACHE_BYTES", 10)  # read where it is used
     assert eb.read_timing_cache(path, log.append) == b"" and "over 10" in log[-1]
     assert eb.read_timing_cache(tmp_path, log.append) == b"" and "not a regular file" in log[-1]
     os.mkfifo(tmp_path / "fifo")  # would block a plain read
