@@ -42,7 +42,8 @@ TABLE: dict[str, Precision] = {p.name: p for p in (
               "activations with zero points, int8 per-channel weights, every quantizable op in QDQ",
               calibration=True, int8_target="cpu", mixed=True,
               tensorrt="uint8 activations with zero points: ONNX Runtime's CPU format"),
-    Precision("int8-dynamic", "int8-dynamic", "weights INT8, activations quantized at run time (good for MLPs)",
+    Precision("int8-dynamic", "int8-dynamic", "weights INT8 (7-bit range: x86 CPUs without VNNI saturate on full-range "
+              "U8S8), activations quantized at run time (good for MLPs)",
               mixed=True, tensorrt="activations quantized at run time: an ONNX Runtime op"),
 )}
 

@@ -12,7 +12,7 @@
 #      (keyed by a hash of the sources that make them);
 #   2. writes an ARM-format /proc/cpuinfo into the sysroot (qemu passes the x86 one through, and onnxruntime's
 #      CPU detection segfaults on it; qemu -L looks absolute paths up in the sysroot first);
-#   3. on the host: exports emlp fp32 + int8-dynamic and compact-cnn fp16 + int8-cpu, and records reference
+#   3. on the host: exports emlp fp32 + int8-dynamic + int8-cpu and compact-cnn fp16 + int8-cpu, records reference
 #      outputs on fixed inputs (tools/arm64/probe.py host);
 #   4. under emulation: loads every bundle on each backend that applies, compares with the host (max
 #      differences), runs the white-balance and classifier pipelines, `edge-sdk check` on each bundle (where

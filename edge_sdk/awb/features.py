@@ -5,15 +5,27 @@ numpy + OpenCV only (no torch, no colour-science): this runs on the device.
 **AWB statistics grid.** Large frames are row-subsampled as ISP AWB statistics often are: every
 k-th row, ``k = H // 216`` (1080p: 5, 4K: 10; a strided view, the other rows are never read). The
 (``uint16``, never converted to float) rows are then reduced by exact 2-to-1 box means per axis
-(``cv2.resize`` bilinear at scale 0.5) while that axis stays >= 640 (width) / 180 (height): the
-*fine grid* (1080p and 4K -> 960 x 216, integer multiples of the 64 x 36 grid, which keeps OpenCV
-on its fast path; frames below 1280 x 360 keep full width). The fine grid is area-averaged
-(``INTER_AREA``) into a 64 x 36 grid (:data:`GRID`) of block means, black level subtracted,
-negatives clipped to 0. For the long frame a per-block *saturated fraction* is the largest
-per-channel fraction of saturated fine cells. On large frames a fine cell is a mean of several
-pixels (of the kept rows), so a block with only a few isolated clipped pixels can pass as
-unsaturated; clipped highlights are spatially coherent, so this is rare, and it keeps the cost at
-about one read of 1/k of each frame (below the cost of copying the frames).
+(``cv2.resize`` bilinear at scale 0.5: ``(a + b) / 2`` is exact in float and rounds half to even)
+while that axis stays >= 640 (width) / 180 (height): the *fine grid* (1080p and 4K -> 960 x 216,
+integer multiples of the 64 x 36 grid; frames below 1280 x 360 keep full width). The fine grid is
+averaged into a 64 x 36 grid (:data:`GRID`) of block means rounded to integers, black level
+subtracted, negatives clipped to 0: when every block is a whole number of fine cells (1080p, 4K, the
+192 x 108 training scenes) by OpenCV's integer-scale ``INTER_AREA`` (exact sums, one rounding of
+``sum * float32(1 / area)``), otherwise (720p: 640 x 240, odd sizes) as the exact area-weighted mean
+from integer block sums (an integral image), rounded half to even. For the long frame a per-block
+*saturated fraction* is the largest per-channel fraction of saturated fine cells, the same block mean
+of a 0 / 255 mask. On large frames a fine cell is a mean of several pixels (of the kept rows), so a
+block with only a few isolated clipped pixels can pass as unsaturated; clipped highlights are
+spatially coherent, so this is rare, and it keeps the cost at about one read of 1/k of each frame
+(below the cost of copying the frames).
+
+**Same features on every CPU.** Every step above is integer arithmetic or a single IEEE rounding, and
+the float steps below have one fixed order, so x86-64 and aarch64 (Jetson) compute bit-identical
+features (``tools/arm64_check.sh`` checks it under emulation), as does the integer C export
+(``converters/c_awb``). Three things used to differ, found op by op under qemu-aarch64: OpenCV's
+fractional-scale ``INTER_AREA`` (float weights accumulated with SIMD / fused multiply-adds: 1 DN
+apart in 0.3 % of the block means of 160 x 96 frames), ``np.argpartition``'s choice among equally
+bright cells (x86 numpy uses a SIMD sort), and, in principle, BLAS / LAPACK for the 3 x 3 fit.
 
 **Thresholds** (relative to the sensor range ``R = white_level - black_level``, so they hold for any
 bit depth):
@@ -32,13 +44,17 @@ gives 5.0-5.1 degrees. Both frames' valid cell means become
 rgb-chromaticities (``r = R / (R + G + B)``, ...), stacked as 3 x N matrices ``X_s``, ``X_l``. The
 matrix ``C`` minimising ``||C X_s - X_l||_F^2 + lam ||C - I||_F^2`` (ridge towards the identity, the
 "no distortion" matrix; ``lam = 1e-3 * N``) is ``C = (X_l X_s^T + lam I)(X_s X_s^T + lam I)^-1``.
-The output is ``C - I`` flattened row-major, so a distortion-free pair gives zeros.
+The output is ``C - I`` flattened row-major, so a distortion-free pair gives zeros. The normal
+matrices are elementwise products summed by numpy's pairwise add, the 3 x 3 system is solved by
+Gaussian elimination with partial pivoting in Python floats (no BLAS / LAPACK: their kernels and fused
+multiply-adds differ between CPUs).
 Fallback: with fewer than :data:`MIN_VALID_CELLS` valid cells, the output is all zeros (C = I).
 
 **Single-frame statistics** (:func:`extract_single_frame_features`, 6 values) of the long frame,
 over cells that are neither saturated nor dark (dark judged on the long frame itself, same
 thresholds): the (r, g) chromaticity of the gray-world mean, of the per-channel max (max-RGB) and of
-the mean of the brightest 5 % of those cells (by R + G + B). Fallbacks: no valid cell -> all cells
+the mean of the brightest 5 % of those cells (by R + G + B; among equally bright cells at the cut, the
+first in raster order, as the C export). Fallbacks: no valid cell -> all cells
 are used; a zero sum -> (1/3, 1/3).
 
 **EMLP input** (:func:`extract_features`): ``[DEF (9), single-frame statistics (6)]``, F = 15.
@@ -62,6 +78,8 @@ frames as long as no pixel crosses the saturated or dark thresholds.
 """
 
 from __future__ import annotations
+
+import functools
 
 import cv2
 import numpy as np
@@ -200,22 +218,84 @@ def _fine(frame: np.ndarray) -> np.ndarray:
         f = cv2.resize(f[: h2 * (h // h2), : w2 * (w // w2)], (w2, h2), interpolation=cv2.INTER_LINEAR)
 
 
+def _whole_blocks(fine: np.ndarray) -> bool:
+    """Whether every grid block is a whole number of fine cells (OpenCV's integer-scale area path)."""
+    return fine.shape[0] % GRID[1] == 0 and fine.shape[1] % GRID[0] == 0
+
+
+@functools.lru_cache(maxsize=16)
+def _corner_taps(fh: int, fw: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where :func:`_block_sums` reads the integral image of an fh x fw fine grid and with which weights:
+    (4, 37 * 65) flat indices and integer weights, four taps per grid corner."""
+    jy, ry = np.divmod(np.arange(GRID[1] + 1) * fh, GRID[1])
+    jx, rx = np.divmod(np.arange(GRID[0] + 1) * fw, GRID[0])
+    # r = 0 wherever j + 1 would be out of range: clip it
+    ys, wys = (jy, np.minimum(jy + 1, fh)), (GRID[1] - ry, ry)
+    xs, wxs = (jx, np.minimum(jx + 1, fw)), (GRID[0] - rx, rx)
+    idx = np.stack([(y[:, None] * (fw + 1) + x).ravel() for y in ys for x in xs])
+    w = np.stack([(wy[:, None] * wx).ravel() for wy in wys for wx in wxs]).astype(np.float64)
+    idx.setflags(write=False)
+    w.setflags(write=False)
+    return idx, w
+
+
+def _block_sums(integral: np.ndarray, fh: int, fw: int) -> np.ndarray:
+    """(36, 64, C) float64: ``36 * 64`` times the area-weighted sum of each grid block.
+
+    ``integral`` is the (fh + 1, fw + 1, C) integral image of the fine grid. In units where a fine cell
+    is 36 x 64, block (a, b) spans rows [a fh, (a + 1) fh) and columns [b fw, (b + 1) fw): its
+    boundaries fall at fine cell j = a fh // 36 plus r = a fh % 36 units, where the integral is linear in
+    r (bilinear at a corner). For integer frames every value is an integer below 2^53 (fine grid
+    < 432 x 1280, uint16: at most 2^46 here), so these float64 sums are exact in any order, on any CPU."""
+    idx, w = _corner_taps(fh, fw)
+    c = integral.shape[2]
+    taps = integral.reshape(-1, c).take(idx.reshape(-1), axis=0).reshape(4, -1, c)
+    corners = (taps * w[:, :, None]).sum(axis=0).reshape(GRID[1] + 1, GRID[0] + 1, c)
+    return corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]  # type: ignore[no-any-return]
+
+
+def _area_means(fine: np.ndarray) -> np.ndarray:
+    """(36, 64, C) block means of the fine grid, in its dtype (integer frames: rounded to integers).
+
+    Whole blocks (every 1080p and 4K frame, the 192 x 108 training scenes): ``cv2.resize`` INTER_AREA,
+    whose integer-scale path sums each block's cells in a fixed order (integer frames: exactly, integers
+    below 2^24) and rounds ``sum * float32(1 / area)`` (half to even): the same on every CPU.
+    Otherwise (e.g. 720p: a 640 x 240 fine grid) integer frames get the exact area-weighted mean from
+    integer block sums, rounded half to even, and float32 frames the float64 mean from numpy's
+    sequential cumulative sums (:func:`_block_sums`): OpenCV's fractional-scale path accumulates float
+    weights with SIMD / fused multiply-adds that differ between x86-64 and aarch64 (1 DN apart in 0.3 %
+    of the block means of 160 x 96 frames)."""
+    fh, fw, c = fine.shape
+    if _whole_blocks(fine):
+        return cv2.resize(fine, GRID, interpolation=cv2.INTER_AREA).reshape(GRID[1], GRID[0], c)
+    if fine.dtype == np.float32:
+        integral = np.zeros((fh + 1, fw + 1, c), np.float64)
+        np.cumsum(np.cumsum(fine, axis=0, dtype=np.float64), axis=1, out=integral[1:, 1:])
+        return (_block_sums(integral, fh, fw) / (fh * fw)).astype(np.float32)
+    depth = cv2.CV_32S if fine.dtype == np.uint8 else cv2.CV_64F  # exact: counts / integers below 2^53
+    integral = cv2.integral(fine, sdepth=depth).reshape(fh + 1, fw + 1, c)
+    # the exact mean S / (fh fw) rounded half to even: S and fh fw are integers below 2^53, so the float64
+    # quotient is within 2^-37 of the exact one while a non-tie is at least 1 / (2 fh fw) > 2^-21 from the
+    # nearest .5, and a tie (k + 0.5) is exact: np.rint rounds it exactly as integer arithmetic would
+    return np.rint(_block_sums(integral, fh, fw) / (fh * fw)).astype(fine.dtype)
+
+
 def _grid_means(fine: np.ndarray, black: float) -> np.ndarray:
     """(36, 64, 3) float32 block means minus black level (>= 0)."""
-    means = cv2.resize(fine, GRID, interpolation=cv2.INTER_AREA).astype(np.float32)
+    means = _area_means(fine).astype(np.float32)
     means -= np.float32(black)
     np.maximum(means, 0.0, out=means)
     return means
 
 
 def _grid_saturated(fine: np.ndarray, white: float, black: float) -> np.ndarray:
-    """(36, 64) float32: per block, the largest per-channel fraction of saturated fine cells."""
+    """(36, 64) float32: per block, the largest per-channel fraction of saturated fine cells (in 1/255 steps,
+    the block mean of a 0 / 255 mask, rounded as :func:`_area_means`)."""
     t = black + SAT_FRACTION * (white - black)
     h, w = fine.shape[:2]
     # compare on the (H, 3W) single-channel view: uint8 0/255 per channel value
     mask = cv2.compare(fine.reshape(h, w * 3), float(t), cv2.CMP_GE)  # type: ignore[call-overload]
-    mask = mask.reshape(h, w, 3)
-    frac = cv2.resize(mask, GRID, interpolation=cv2.INTER_AREA)
+    frac = _area_means(mask.reshape(h, w, 3))
     return frac.max(axis=2).astype(np.float32) / 255.0
 
 
@@ -245,18 +325,56 @@ def _chroma(v: np.ndarray) -> np.ndarray:
     return out
 
 
+def _gram(a: np.ndarray, b: np.ndarray) -> list[list[float]]:
+    """``a @ b.T`` (3 x N by N x 3, float64) as elementwise products summed by numpy's pairwise add along
+    the contiguous last axis: one fixed order on every CPU. (A BLAS dot product's order and its fused
+    multiply-adds depend on the CPU's kernel.)"""
+    return np.add.reduce(a[:, None, :] * b[None, :, :], axis=-1).tolist()  # type: ignore[no-any-return]
+
+
+def _solve3(a: list[list[float]], b: list[list[float]]) -> list[list[float]]:
+    """``x`` with ``a @ x = b`` (3 x 3 each) by Gaussian elimination with partial pivoting, in Python floats:
+    every step one IEEE double operation, the same on every CPU (LAPACK builds differ in their kernels and
+    in fusing multiply-adds). ``a`` here is a Gram matrix plus a ridge: positive definite, no zero pivot."""
+    m = [list(a[i]) + list(b[i]) for i in range(3)]
+    for k in range(3):
+        p = max(range(k, 3), key=lambda r: abs(m[r][k]))  # the first largest, as LAPACK's idamax
+        m[k], m[p] = m[p], m[k]
+        for r in range(k + 1, 3):
+            f = m[r][k] / m[k][k]
+            m[r] = [m[r][j] - f * m[k][j] for j in range(6)]
+    x = [[0.0] * 3 for _ in range(3)]
+    for i in (2, 1, 0):
+        for j in range(3):
+            x[i][j] = (m[i][3 + j] - sum(m[i][t] * x[t][j] for t in range(i + 1, 3))) / m[i][i]
+    return x
+
+
 def _def_from_stats(m_long: np.ndarray, m_short: np.ndarray, rng_: float) -> np.ndarray:
     valid = _not_dark(m_short, rng_) & (m_long.sum(axis=-1) > 0)
     if int(valid.sum()) < MIN_VALID_CELLS:
         return np.zeros(N_DEF, np.float32)
     vs, vl = m_short[valid], m_long[valid]  # N x 3, every row sum > 0 (not dark)
-    xs = (vs / vs.sum(axis=1, keepdims=True)).T.astype(np.float64)  # 3 x N
-    xl = (vl / np.maximum(vl.sum(axis=1, keepdims=True), 1e-12)).T.astype(np.float64)
+    xs = np.ascontiguousarray((vs / vs.sum(axis=1, keepdims=True)).T, np.float64)  # 3 x N
+    xl = np.ascontiguousarray((vl / np.maximum(vl.sum(axis=1, keepdims=True), 1e-12)).T, np.float64)
     lam = RIDGE * xs.shape[1]
-    eye = np.eye(3)
-    c = np.linalg.solve((xs @ xs.T + lam * eye).T, (xl @ xs.T + lam * eye).T).T
-    out = (c - eye).reshape(-1)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    a, b = _gram(xs, xs), _gram(xl, xs)
+    for i in range(3):
+        a[i][i] += lam
+        b[i][i] += lam
+    # C = B A^-1, A symmetric: A C^T = B^T
+    ct = _solve3(a, [list(r) for r in zip(*b)])
+    out = np.array(ct, np.float64).T - np.eye(3)
+    return np.nan_to_num(out.reshape(-1), nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def _brightest(bright: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values of ``bright``, ties at the threshold broken by raster order (the
+    first ones). numpy's argpartition breaks ties its own way, which differs between CPUs (x86 builds use a
+    SIMD sort) and numpy versions; the C export (converters/c_awb) takes the same cells."""
+    t = np.partition(bright, len(bright) - k)[len(bright) - k]  # the k-th largest value (unique as a value)
+    above = np.flatnonzero(bright > t)
+    return np.concatenate([above, np.flatnonzero(bright == t)[: k - len(above)]])
 
 
 def _single_from_stats(m: np.ndarray, sat: np.ndarray | None, rng_: float) -> np.ndarray:
@@ -269,7 +387,7 @@ def _single_from_stats(m: np.ndarray, sat: np.ndarray | None, rng_: float) -> np
     mx = cells.max(axis=0)
     bright = cells.sum(axis=1)
     k = max(1, int(np.ceil(BRIGHTEST_FRACTION * len(cells))))
-    top = cells[np.argpartition(-bright, k - 1)[:k]].mean(axis=0)
+    top = cells[np.sort(_brightest(bright, k))].mean(axis=0)
     out = np.concatenate([_chroma(v)[:2] for v in (gw, mx, top)])
     return np.nan_to_num(out, nan=1.0 / 3.0).astype(np.float32)
 
