@@ -45,7 +45,7 @@ def golden_bytes(src: ModelSource, artifact: Path, evalset: EvalSet, output_name
                  samples: int = SAMPLES, max_bytes: int = MAX_GOLDEN_BYTES) -> tuple[bytes, dict[str, Any]] | None:
     """The golden file for ``artifact`` and its manifest entry (without the hash), or None when not one
     sample fits in ``max_bytes``."""
-    from converters.validate import run_torch
+    from converters.reference import reference_outputs
     from runtimes.loader import load
     from runtimes.selfcheck import run_samples
 
@@ -53,7 +53,7 @@ def golden_bytes(src: ModelSource, artifact: Path, evalset: EvalSet, output_name
     x = np.ascontiguousarray(evalset.x[idx], np.float32)
     uses_labels = evalset.y is not None and metric_for(src.task, True) is not SQNR  # top-1 or angular error
     labels = np.asarray(evalset.y)[idx] if uses_labels else None
-    reference = run_torch(src.module, x, output_names)
+    reference = reference_outputs(src, evalset.x, output_names, rows=idx)  # parity's run when kept
     with load(artifact, backend="onnxruntime", providers=["CPUExecutionProvider"]) as session:
         host = run_samples(session, x)
     encoded = encode_inputs(x)

@@ -220,8 +220,9 @@ def export(
 
 # FP32 ONNX files this process already exported from zoo architectures (our code) with known weights: exporting
 # the same model at several precisions (a notebook, the demo, --precision sweeps) runs torch's exporter once.
+# Least recently used first out, within a byte budget (the zoo's files are 10 KB to 30 MB).
 _FP32_CACHE: collections.OrderedDict[tuple[Any, ...], bytes] = collections.OrderedDict()
-_FP32_CACHE_ENTRIES, _FP32_CACHE_MAX_BYTES = 4, 64 << 20
+_FP32_CACHE_MAX_BYTES = 64 << 20  # all entries together; a larger file is not kept
 
 
 def _export_fp32(src: ModelSource, path: Path, opset: int) -> None:
@@ -238,7 +239,7 @@ def _export_fp32(src: ModelSource, path: Path, opset: int) -> None:
                 dynamic_axes=src.dynamic_axes)
     if key is not None and path.stat().st_size <= _FP32_CACHE_MAX_BYTES:
         _FP32_CACHE[key] = path.read_bytes()
-        while len(_FP32_CACHE) > _FP32_CACHE_ENTRIES:
+        while sum(map(len, _FP32_CACHE.values())) > _FP32_CACHE_MAX_BYTES:
             _FP32_CACHE.popitem(last=False)
 
 

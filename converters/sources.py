@@ -60,6 +60,9 @@ def _state_sha(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+ARCHITECTURE_SEED = 0  # zoo models without shipped weights are built with this seed, so the same each time
+
+
 class ArchitectureOnlyWarning(UserWarning):
     """A zoo model without shipped weights is being exported with random weights."""
 
@@ -72,11 +75,13 @@ def from_zoo(name: str, weights: Path | None = None) -> ModelSource:
         source: dict[str, Any] = {"kind": "checkpoint", "arch": name, "path": str(Path(weights).resolve())}
         sha = sha256_file(weights)
     else:
-        module = create_model(name, pretrained=spec.ships_weights)
+        with torch.random.fork_rng(devices=[]):  # architecture only: the seed the manifest records (validate too)
+            torch.manual_seed(ARCHITECTURE_SEED)
+            module = create_model(name, pretrained=spec.ships_weights)
         source = {"kind": "zoo", "name": name, "pretrained": spec.ships_weights}
         sha = sha256_file(spec.weights_path) if spec.ships_weights else _state_sha(module)
         if not spec.ships_weights:
-            source["seed"] = 0
+            source["seed"] = ARCHITECTURE_SEED
             warnings.warn(f"{name} ships no trained weights: exporting the architecture with seeded random weights "
                           "(good for conversion and latency checks, not for predictions); give trained weights "
                           f"with: edge-sdk export WEIGHTS.safetensors --arch {name}", ArchitectureOnlyWarning,

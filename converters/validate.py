@@ -58,8 +58,10 @@ def validate_onnx(src: ModelSource, onnx_path: Path, precision: str, data: EvalS
                   expected_dtypes: dict[str, str] | None = None) -> ParityReport:
     """Parity of ``onnx_path`` against ``src.module`` on ``data`` (output dtypes against PyTorch's and against
     ``expected_dtypes``, a manifest's, when given)."""
+    from converters.reference import reference_outputs  # kept per process: several candidates, one reference
+
     cand = run_onnx(onnx_path, data.x)
-    ref = run_torch(src.module, data.x, list(cand))
+    ref = reference_outputs(src, data.x, list(cand))
     return compare(src.name, precision, src.task, data, ref, cand, expected_dtypes, src.task_output)
 
 

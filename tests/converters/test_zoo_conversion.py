@@ -57,6 +57,14 @@ def test_validate_cli_reruns_parity(cli, zoo_bundle) -> None:
     assert r.code == 0 and r.json()["passed"] and r.json()["metric"]["name"] == "top1"
 
 
+def test_validate_cli_rebuilds_an_architecture_only_model(cli, zoo_bundle) -> None:
+    """care-s0 ships no weights: validate rebuilds it with the seed its manifest records, so parity holds again."""
+    bundle = zoo_bundle("care-s0", "fp32")
+    assert json.loads((bundle / "manifest.json").read_text())["extra"]["source"]["seed"] == 0
+    r = cli("validate", bundle, "--json")
+    assert r.code == 0 and r.json()["passed"] and r.json()["metric"]["candidate"] >= BUDGETS["sqnr"]["fp32"], r.out
+
+
 def test_conversion_report_states_the_measured_parity(zoo_bundle) -> None:
     bundle = zoo_bundle("compact-cnn", "int8")
     m = json.loads((bundle / "manifest.json").read_text())
