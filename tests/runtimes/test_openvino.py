@@ -93,6 +93,26 @@ def test_any_batch_and_non_contiguous_inputs(sess) -> None:
     assert sess.run({"input": x})["output"].shape == (5, 10)
 
 
+def test_batch_1_runs_a_static_compile_and_other_batches_compile_once(zoo_bundle) -> None:
+    """Batch 1 (the latency case) runs a static-shape compile made at load; another batch compiles the model
+    with its symbolic batch on first use, once; both give ONNX Runtime's outputs."""
+    bundle = zoo_bundle("compact-cnn")
+    s = runtimes.load(bundle, backend="openvino", threads=1)
+    ref = runtimes.load(bundle, backend="onnxruntime")
+    state = s._state
+    assert state["static"] is not None and state["dynamic"] is None
+    assert [list(p.get_partial_shape().to_shape()) for p in state["static"][0].inputs] == [[1, 1, 28, 28]]
+    assert not isinstance(s.inputs[0].shape[0], int)  # symbolic: what calls may send
+    x = _x(3)
+    np.testing.assert_allclose(s(x[:1]), ref(x[:1]), rtol=1e-5, atol=1e-5)
+    assert state["dynamic"] is None  # batch 1 never needed it
+    np.testing.assert_allclose(s(x), ref(x), rtol=1e-5, atol=1e-5)
+    dynamic = state["dynamic"]
+    assert dynamic is not None
+    np.testing.assert_allclose(s.run({"input": x})["output"], ref(x), rtol=1e-5, atol=1e-5)
+    assert state["dynamic"] is dynamic  # compiled once
+
+
 def test_threads_give_serial_results(sess) -> None:
     xs = [_x(2, seed) for seed in range(8)]
     want = [sess(x) for x in xs]
