@@ -63,7 +63,9 @@ def ov_layers(path: Path, threads: int = 1) -> dict[str, float]:
     import openvino as ov
 
     core = ov.Core()
-    compiled = core.compile_model(core.read_model(str(path)), "CPU", {
+    model = core.read_model(str(path))
+    model.reshape(list(X.shape))  # static batch 1, as the runtime's OpenVINO backend compiles it
+    compiled = core.compile_model(model, "CPU", {
         "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "PERF_COUNT": True})
     req = compiled.create_infer_request()
     for _ in range(3):
