@@ -11,6 +11,7 @@ Runs in a few minutes on a 2-core CPU box (about 2 more the first time, to expor
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -63,10 +64,26 @@ def header(seconds: float) -> list[str]:
             f"Run at {prov['time']}, took {seconds:.0f} s.", ""]
 
 
+def parse(text: str) -> tuple[dict[int, list[str]], dict[int, str]]:
+    """An existing BENCHMARKS.md: its summary rows and its section texts, by section number."""
+    summary: dict[int, list[str]] = {}
+    for line in text.split("\n\n## ", 1)[0].splitlines():
+        m = re.match(r"\| (\d+) \|", line)
+        if m:
+            summary.setdefault(int(m.group(1)), []).append(line)
+    bodies = {}
+    for part in text.split("\n## ")[1:]:
+        m = re.match(r"(\d+)\. ", part)
+        if m:
+            bodies[int(m.group(1))] = "## " + part.rstrip("\n") + "\n"
+    return summary, bodies
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-o", "--out", type=Path, default=REPO / "BENCHMARKS.md")
-    ap.add_argument("--only", nargs="*", choices=list(COMPARISONS), help="run only these comparisons")
+    ap.add_argument("--only", nargs="*", choices=list(COMPARISONS),
+                    help="run only these comparisons; the other sections of the file are kept as they are")
     args = ap.parse_args(argv)
     torch_mod()
     t_start = time.perf_counter()
@@ -80,10 +97,19 @@ def main(argv: list[str] | None = None) -> int:
         for c in sec.checks:
             print(f"    {c.what}: {c.ratio:.2f}x (target {c.target}) {c.verdict()}", file=sys.stderr)
         sections.append(sec)
-    summary = ["| # | comparison | measured | ratio | target | |", "|---|---|---|---|---|---|"]
-    summary += [f"| {sec.num} | {sec.short or sec.title} | {c.row()} |"
-                for sec in sections for c in sec.checks if c.met is not None]
-    text = "\n".join(header(time.perf_counter() - t_start) + summary) + "\n\n" + "\n".join(s.md() for s in sections)
+    summary = {sec.num: [f"| {sec.num} | {sec.short or sec.title} | {c.row()} |" for c in sec.checks
+                         if c.met is not None] for sec in sections}
+    bodies = {sec.num: sec.md() for sec in sections}
+    head = header(time.perf_counter() - t_start)
+    if args.only and args.out.is_file():  # keep the sections not re-run, from the file as it is
+        old_summary, old_bodies = parse(args.out.read_text())
+        for num, body in old_bodies.items():
+            if num not in bodies:
+                bodies[num], summary[num] = body, old_summary.get(num, [])
+        head[-2] = head[-2].replace("Run at", f"Sections {', '.join(str(s.num) for s in sections)} re-run at")
+    rows = ["| # | comparison | measured | ratio | target | |", "|---|---|---|---|---|---|"]
+    rows += [row for num in sorted(summary) for row in summary[num]]
+    text = "\n".join(head + rows) + "\n\n" + "\n".join(bodies[num] for num in sorted(bodies))
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(args.out)
