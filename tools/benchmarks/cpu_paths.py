@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -25,11 +26,16 @@ from edge_sdk.bundles import resolve_bundle
 
 THREADS = (1, 2)
 PAIRS = 61  # paired rounds of section 8
+SETTLE_BEFORE_PROBE_S = 1.0
 FORMATS = ("fp32", "int8", "int8-cpu")
 
 
 @contextmanager
 def fresh_probe() -> Iterator[None]:
+    """A probe measured in this run (``EDGE_SDK_AUTOTUNE=refresh``) on a settled machine: after a second's
+    pause, so that thread pools of earlier work in this process (torch's, from an export resolve_bundle just
+    made; the previous section's) have stopped spin-waiting and do not hold a core through the probe."""
+    time.sleep(SETTLE_BEFORE_PROBE_S)
     old = os.environ.get("EDGE_SDK_AUTOTUNE")
     os.environ["EDGE_SDK_AUTOTUNE"] = "refresh"
     try:
