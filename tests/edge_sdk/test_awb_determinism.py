@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from edge_sdk.awb import features as F
+from edge_sdk.awb import grid as G
 
 
 def _exact_area_means(fine: np.ndarray) -> np.ndarray:
     """Block means as exact fractions of the area-weighted sums, rounded half to even (Python's round)."""
     fh, fw = fine.shape[:2]
-    gw, gh = F.GRID
+    gw, gh = G.GRID
     # overlap of block b ([b fw, (b + 1) fw)) with fine cell i ([i gw, (i + 1) gw)), in 1 / gw of a cell
     wy = np.array([[max(0, min((a + 1) * fh, (j + 1) * gh) - max(a * fh, j * gh)) for j in range(fh)]
                    for a in range(gh)], dtype=object)
@@ -37,22 +38,22 @@ def _exact_area_means(fine: np.ndarray) -> np.ndarray:
 def test_fractional_block_means_are_exact(shape: tuple[int, int]) -> None:
     rng = np.random.default_rng(sum(shape))
     fine = rng.integers(0, 65536, (*shape, 3), dtype=np.uint16)
-    assert not F._whole_blocks(fine)
-    got = F._area_means(fine)
+    assert not G.whole_blocks(fine)
+    got = G.area_means(fine)
     assert got.dtype == np.uint16
     np.testing.assert_array_equal(got, _exact_area_means(fine))
     mask = rng.integers(0, 2, (*shape, 3), dtype=np.uint8) * np.uint8(255)  # the saturation mask's path
-    np.testing.assert_array_equal(F._area_means(mask), _exact_area_means(mask))
+    np.testing.assert_array_equal(G.area_means(mask), _exact_area_means(mask))
 
 
 @pytest.mark.parametrize("shape", [(72, 96), (40, 64)])
 def test_fractional_ties_round_half_to_even(shape: tuple[int, int]) -> None:
     """Small values on grids whose block means often land exactly on .5: half to even, as the C export."""
     fine = np.random.default_rng(5).integers(0, 5, (*shape, 1), dtype=np.uint16)
-    got = F._area_means(fine)
+    got = G.area_means(fine)
     np.testing.assert_array_equal(got, _exact_area_means(fine))
     ii = cv2.integral(fine, sdepth=cv2.CV_64F)[..., None]  # one channel: OpenCV returns it 2-D
-    twice = 2 * F._block_sums(ii, *shape).astype(np.int64)
+    twice = 2 * G.block_sums(ii, *shape).astype(np.int64)
     ties = (twice % (shape[0] * shape[1]) == 0) & ((twice // (shape[0] * shape[1])) % 2 == 1)
     assert ties.sum() > 50  # many exact .5 means ...
     halves = (twice[ties] // (shape[0] * shape[1]) - 1) // 2  # ... k + 0.5 -> k or k + 1: the even one
@@ -66,26 +67,26 @@ def test_whole_block_means_follow_the_float32_rule(shape: tuple[int, int]) -> No
     Every operation is one IEEE rounding, so it is the same on every CPU; this holds OpenCV to it."""
     rng = np.random.default_rng(shape[1])
     fine = rng.integers(0, 65536, (*shape, 3), dtype=np.uint16)
-    ay, ax = shape[0] // F.GRID[1], shape[1] // F.GRID[0]
-    assert F._whole_blocks(fine)
-    sums = fine.reshape(F.GRID[1], ay, F.GRID[0], ax, 3).sum(axis=(1, 3), dtype=np.int64)
+    ay, ax = shape[0] // G.GRID[1], shape[1] // G.GRID[0]
+    assert G.whole_blocks(fine)
+    sums = fine.reshape(G.GRID[1], ay, G.GRID[0], ax, 3).sum(axis=(1, 3), dtype=np.int64)
     want = np.rint(sums.astype(np.float32) * (np.float32(1) / np.float32(ay * ax)))
-    np.testing.assert_array_equal(F._area_means(fine), want.astype(np.uint16))
+    np.testing.assert_array_equal(G.area_means(fine), want.astype(np.uint16))
 
 
 def test_float32_frames_take_the_float64_rule() -> None:
     rng = np.random.default_rng(3)
     fine = rng.random((96, 160, 3), dtype=np.float32)
-    got = F._area_means(fine)
+    got = G.area_means(fine)
     assert got.dtype == np.float32
     exact = _exact_area_means((fine.astype(np.float64) * 2**24).astype(np.int64))  # float32 in [0, 1): 24 bits
     np.testing.assert_allclose(got, exact / 2**24, atol=1e-7)
-    ref = cv2.resize(fine, F.GRID, interpolation=cv2.INTER_AREA)  # OpenCV's float path: the same means
+    ref = cv2.resize(fine, G.GRID, interpolation=cv2.INTER_AREA)  # OpenCV's float path: the same means
     np.testing.assert_allclose(got, ref, atol=2e-7)
 
 
 def test_brightest_cells_break_ties_in_raster_order() -> None:
-    n = F.GRID[0] * F.GRID[1]
+    n = G.GRID[0] * G.GRID[1]
     k = int(np.ceil(F.BRIGHTEST_FRACTION * n))  # 116
     m = np.full((n, 3), 300.0, np.float32)  # dim gray: never among the brightest
     bright = np.arange(0, n, 23)[: k - 16]  # 100 bright neutral cells spread over the grid
@@ -94,7 +95,7 @@ def test_brightest_cells_break_ties_in_raster_order() -> None:
     tied = rest[np.linspace(0, len(rest) - 1, 40).astype(int)]  # 40 equally bright cells (sum 1500) ...
     m[tied[::2]] = (800.0, 400.0, 300.0)  # ... alternating red and blue in raster order
     m[tied[1::2]] = (300.0, 400.0, 800.0)
-    m = m.reshape(F.GRID[1], F.GRID[0], 3)
+    m = m.reshape(G.GRID[1], G.GRID[0], 3)
     got = F._single_from_stats(m, None, 4095.0)[4:]
     take = np.r_[bright, tied[:16]]  # the first 16 tied cells in raster order: 8 red, 8 blue
     top = m.reshape(-1, 3)[take].astype(np.float64).mean(axis=0)
@@ -111,7 +112,7 @@ def test_def_solver_matches_lapack() -> None:
         b = rng.normal(0, 1, (3, 3))
         got = np.array(F._solve3(a.tolist(), b.tolist()))
         np.testing.assert_allclose(got, np.linalg.solve(a, b), rtol=1e-10, atol=1e-12)
-    m_long = rng.uniform(100, 3000, (F.GRID[1], F.GRID[0], 3)).astype(np.float32)
+    m_long = rng.uniform(100, 3000, (G.GRID[1], G.GRID[0], 3)).astype(np.float32)
     m_short = (m_long / 4 * rng.uniform(0.9, 1.1, m_long.shape)).astype(np.float32)
     got = F._def_from_stats(m_long, m_short, 4031.0)
     xs = (m_short / m_short.sum(-1, keepdims=True)).reshape(-1, 3).T.astype(np.float64)
