@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +67,10 @@ def bare_openvino(path: Path, threads: int) -> Any:
     return core.compile_model(model, "CPU", config).create_infer_request()
 
 
-def _within_budget(bundle: Path, lib: str) -> tuple[bool, str]:
-    """Whether ``lib`` ("ort" / "ov") runs ``bundle`` within its accuracy budget, by its golden samples."""
+@cache
+def within_budget(bundle: Path, lib: str) -> tuple[bool, str]:
+    """Whether ``lib`` ("ort" / "ov") runs ``bundle`` within its accuracy budget, by its golden samples (once
+    per run: sections 9 and 10 both ask)."""
     from runtimes.selfcheck import check
 
     r = check(bundle, backend={"ort": "onnxruntime", "ov": "openvino"}[lib], threads=1)
@@ -155,7 +157,7 @@ def cmp_care_paths() -> Section:
                        fmt_t(v)])
     # each path held to the bundle's budget by its golden samples on that library (runtimes.check: the gate the
     # runtime's auto applies before it runs a bundle on OpenVINO); the same verdict for both thread counts
-    within = {(lib, p): _within_budget(bundles[p], lib) for lib in ("ort", "ov") for p in FORMATS}
+    within = {(lib, p): within_budget(bundles[p], lib) for lib in ("ort", "ov") for p in FORMATS}
     ok = {k: v for k, v in paths.items() if within[(k.split()[0], k.split()[1])][0]}
     for p, sess in auto.items():
         s.rows.append([f"runtime `edge_sdk.load(care-s0-{p})` → {choice_text(sess)}", fmt_t(t[f"auto {p}"])])

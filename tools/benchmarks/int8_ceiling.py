@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.cpu_paths import _within_budget
+from benchmarks.cpu_paths import within_budget
 from benchmarks.harness import Section, fmt_t
 from edge_sdk.bundles import resolve_bundle
 
@@ -105,7 +105,7 @@ def cmp_int8_ceiling() -> Section:
                            f"{fmt_t(v['quantized'])} / {fmt_t(v['other'])}"])
         for p in ("int8", "int8-cpu"):
             k, f, c = ceiling(t["fp32"], t[p])
-            good, why = _within_budget(bundles[p].parent, short)
+            good, why = within_budget(bundles[p].parent, short)
             if good and c > best:
                 best, best_what = c, f"{lib} `{p}`"
             budget = "" if good else f"; OUTSIDE the accuracy budget: {why}"
