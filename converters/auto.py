@@ -121,7 +121,8 @@ def choose_precision(
                      "size_kib": paths[precision].stat().st_size / 1024, "delta": report.metric["delta"],
                      "metric": report.metric["name"], "passed": report.passed,
                      "float_nodes": len(mixed[precision]["float_nodes"]) if precision in mixed else 0})
-        log(f"auto: {precision:12s} {latency[precision]:8.4f} ms on {s.backend} ({s.threads or '-'} threads)  "
+        threads = "default" if s.threads == 0 else s.threads or "-"
+        log(f"auto: {precision:12s} {latency[precision]:8.4f} ms on {s.backend} ({threads} threads)  "
             f"{metric_text(report.metric)}  "
             f"{'within' if report.passed else 'OUTSIDE'} budget")
     ok = [r for r in rows if r["passed"]] or [r for r in rows if r["precision"] == "fp32"]

@@ -56,11 +56,14 @@ def max_threads() -> int:
     return max(64, 4 * (os.cpu_count() or 1))
 
 
-def check_threads(threads: Any) -> int:
-    """``threads`` as an int in 1..max_threads(), else EdgeSDKError."""
+def check_threads(threads: Any, default: str | None = None) -> int:
+    """``threads`` as an int in 1..max_threads(), else EdgeSDKError; with ``default`` (what 0 means, e.g. "ONNX
+    Runtime's own defaults"), 0 is accepted too."""
     top = max_threads()
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= top:
-        raise EdgeSDKError(f"threads must be an integer from 1 to {top} (max(64, 4 x CPUs)), got {threads!r}")
+    low = 0 if default else 1
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not low <= threads <= top:
+        zero = f", or 0 for {default}" if default else ""
+        raise EdgeSDKError(f"threads must be an integer from 1 to {top} (max(64, 4 x CPUs)){zero}, got {threads!r}")
     return int(threads)
 
 

@@ -151,7 +151,8 @@ def choice_lines(results: list[dict[str, Any]]) -> list[str]:
         figures = ", ".join(f"{k} {v:.3f}" for k, v in sorted(ms.items(), key=lambda kv: kv[1]))
         how = "measured now" if choice["by"] == "probe" else "measured earlier, from the cache"
         out.append(f"auto ({row_name(r)}): chose {r['backend']}"
-                   + (f" at {choice.get('threads')} threads" if choice.get("threads") else "")
+                   + (" with its own default threads" if choice.get("threads") == 0 else
+                      f" at {choice.get('threads')} threads" if choice.get("threads") else "")
                    + f" ({how}; median ms: {figures})")
         out += [f"  not used, although faster: {k}: {str(v)[:160]}" for k, v in (probe.get("skipped") or {}).items()
                 if "budget" in str(v) or "golden" in str(v)]  # the accuracy check turned it down

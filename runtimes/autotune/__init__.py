@@ -1,15 +1,18 @@
 """``load(path)`` with ``backend="auto"``: the fastest backend and thread setting for this model on this
 machine, chosen by measurement and remembered.
 
-The first load of an ONNX artifact loads each candidate (:func:`candidates`): ONNX Runtime at 1 and
-N intra-op threads (N with and without spin-waiting), the numpy backend (MLP graphs only; it refuses
+The first load of an ONNX artifact loads each candidate (:func:`candidates`): ONNX Runtime with its own
+defaults (:data:`BASELINE`: what a bare ``InferenceSession(path)`` runs with) and at 1 and N intra-op
+threads (N with and without spin-waiting), the numpy backend (MLP graphs only; it refuses
 others at once) and, for models ONNX Runtime does not run in under :data:`OPENVINO_FROM_MS`, OpenVINO
 at N and 1 threads where it is installed. It then times a few dozen calls of each on a random batch-1
 input, interleaved round-robin (:data:`ROUNDS` blocks each, at most :data:`MAX_CALLS` calls and about
-:data:`TIMING_BUDGET_S` seconds in all), keeps the session with the lowest median and closes the rest.
+:data:`TIMING_BUDGET_S` seconds in all) and keeps ONNX Runtime's defaults unless another candidate is
+clearly faster: by :data:`MARGIN` in median and in most rounds (:mod:`~runtimes.autotune.decision`; near-ties
+of sub-millisecond models otherwise flip from one probe to the next). The rest are closed.
 A winner from a backend other than the one the bundle's parity report was measured with (OpenVINO)
 must first show its outputs are within the precision's budget (:mod:`~runtimes.autotune.accuracy`); if not,
-the next fastest is taken and the reason recorded.
+the next in that order is taken and the reason recorded.
 For a model of a few thousand parameters that costs milliseconds; for care-s0 about a second of timing
 plus each candidate's load (OpenVINO compiles INT8 graphs for seconds, once: it caches them).
 
@@ -41,6 +44,7 @@ The package holds one idea a module, and this module re-exports their public nam
   the ``EDGE_SDK_AUTOTUNE`` mode;
 * :mod:`~runtimes.autotune.cache`: the cache file (its key, read defensively, written atomically, the
   ``edge-sdk doctor`` summary);
+* :mod:`~runtimes.autotune.decision`: the rule that turns the probe's timings into an order to try;
 * :mod:`~runtimes.autotune.accuracy`: the accuracy gate for a winner from a non-reference backend;
 * :mod:`~runtimes.autotune.probe`: the probe itself, and :func:`choose` (cache or probe).
 """
@@ -63,7 +67,8 @@ from runtimes.autotune.cache import (
     summary,
     versions,
 )
-from runtimes.autotune.candidates import ENV, Candidate, candidates, mode, thread_counts, usable_cores
+from runtimes.autotune.candidates import BASELINE, ENV, Candidate, candidates, mode, thread_counts, usable_cores
+from runtimes.autotune.decision import MARGIN, WINS_FRACTION, clearly_faster, ranking, wins_needed
 from runtimes.autotune.probe import (
     LOAD_BUDGET_S,
     MAX_CALLS,
@@ -79,6 +84,7 @@ from runtimes.autotune.probe import (
 )
 
 __all__ = [
+    "BASELINE", "MARGIN", "WINS_FRACTION", "clearly_faster", "ranking", "wins_needed",
     "CACHE_FILE", "CHOICE_KEYS", "ENV", "LOAD_BUDGET_S", "MAX_CALLS", "MAX_ENTRIES", "MAX_FILE_BYTES",
     "MAX_PROBE_ARTIFACT_BYTES", "MAX_PROBE_INPUT_BYTES", "OPENVINO_FROM_MS", "REFERENCE_BACKENDS", "ROUNDS", "SCHEMA",
     "SETTLE_BELOW_S", "TIMING_BUDGET_S", "Candidate", "Loader", "cache_file", "cache_key", "cached_choice",

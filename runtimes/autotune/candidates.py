@@ -1,6 +1,7 @@
 """What ``backend="auto"`` chooses among: each :class:`Candidate` is a backend from the table and its thread
-settings (ONNX Runtime at 1 and N threads, with and without spin-waiting; numpy; OpenVINO), and
-:func:`mode` reads ``EDGE_SDK_AUTOTUNE`` (on, off, refresh)."""
+settings (ONNX Runtime with its own defaults, at 1 and N threads, with and without spin-waiting; numpy;
+OpenVINO), the :data:`BASELINE` the others must clearly beat, and :func:`mode`, which reads
+``EDGE_SDK_AUTOTUNE`` (on, off, refresh)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class Candidate:
     def label(self) -> str:
         if self.threads is None:
             return self.backend
+        if self.threads == 0:
+            return f"{self.backend} defaults"
         spin = "" if self.spin is None else ", spin" if self.spin else ", no spin"
         return f"{self.backend} {self.threads} thread{'s' if self.threads > 1 else ''}{spin}"
 
@@ -52,12 +55,18 @@ def thread_counts() -> list[int]:
     return sorted({1, max(1, top // 2), top}, reverse=True)
 
 
+# What a bare ``onnxruntime.InferenceSession(path)`` runs with: one intra-op thread per physical core, pinned,
+# spin-waiting. Every other candidate must beat it clearly to be chosen (runtimes.autotune.decision).
+BASELINE = Candidate("onnxruntime", 0)
+
+
 def candidates() -> list[Candidate]:
-    """Every candidate, in probe order: ONNX Runtime, numpy, then OpenVINO (tried only for slower models)."""
+    """Every candidate, in probe order: ONNX Runtime (one thread first: the smallest load; then its defaults,
+    then N threads), numpy, then OpenVINO (tried only for slower models)."""
     out: list[Candidate] = []
     for t in sorted(thread_counts()):
-        out += [Candidate("onnxruntime", 1)] if t == 1 else [Candidate("onnxruntime", t, True),
-                                                              Candidate("onnxruntime", t, False)]
+        out += [Candidate("onnxruntime", 1), BASELINE] if t == 1 else [Candidate("onnxruntime", t, True),
+                                                                        Candidate("onnxruntime", t, False)]
     out.append(Candidate("numpy"))
     out += [Candidate("openvino", t) for t in thread_counts()]
     return out

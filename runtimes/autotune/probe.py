@@ -1,6 +1,7 @@
 """The probe: load each candidate, time a few dozen batch-1 calls of each, interleaved round-robin within a
-bounded budget, keep the fastest that passes the accuracy gate and remember the decision; and
-:func:`choose`, which takes a cached decision instead where there is one."""
+bounded budget, keep the first in the decision rule's ranking (:mod:`~runtimes.autotune.decision`: ONNX
+Runtime's defaults unless another candidate is clearly faster) that passes the accuracy gate, and remember
+the decision; and :func:`choose`, which takes a cached decision instead where there is one."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import numpy as np
 
 from runtimes.autotune.accuracy import REFERENCE_BACKENDS, _accuracy_problem
 from runtimes.autotune.cache import cache_key, cached_choice, figures, read_entries, remember
-from runtimes.autotune.candidates import Candidate, candidates, mode
+from runtimes.autotune.candidates import BASELINE, Candidate, candidates, mode
+from runtimes.autotune.decision import ranking, round_medians
 from runtimes.errors import BackendUnavailableError, EdgeSDKError
 from runtimes.manifest import Manifest
 from runtimes.session import Session, TensorInfo
@@ -152,15 +154,18 @@ def _probe(artifact: Path, key: str, cands: list[Candidate], load_one: Loader) -
     per_block = TIMING_BUDGET_S / (len(sessions) * ROUNDS)
     calls = {c: max(1, min(MAX_CALLS // ROUNDS, int(per_block / max(estimate[c], 1e-7)))) for c in sessions}
     times = {c: list(first[c]) for c in sessions}
+    blocks: dict[Candidate, list[list[float]]] = {c: [] for c in sessions}
     callers = {c: _caller(s, feed) for c, s in sessions.items()}
     for _ in range(ROUNDS):
         for c, call in callers.items():
             if estimate[c] < SETTLE_BELOW_S:
                 call()  # untimed: the previous candidate's threads stop spinning, this one's data comes back
-            times[c] += _time_calls(call, calls[c])
+            blocks[c].append(_time_calls(call, calls[c]))
+            times[c] += blocks[c][-1]
     medians = {c: statistics.median(v) * 1e3 for c, v in times.items()}
+    rounds = {c: [m * 1e3 for m in round_medians(b)] for c, b in blocks.items()}
     reference = next(iter(sessions))
-    for best in sorted(medians, key=lambda c: medians[c]):
+    for best in ranking(medians, rounds):
         problem = None if best.backend in REFERENCE_BACKENDS else _accuracy_problem(
             sessions[best], sessions[reference], callers[best], callers[reference])
         if problem is None:
@@ -172,6 +177,7 @@ def _probe(artifact: Path, key: str, cands: list[Candidate], load_one: Loader) -
         if c != best:
             s.close()
     record = {"choice": best.as_json(), "ms": {c.label: round(v, 6) for c, v in medians.items()},
+              "round_ms": {c.label: [round(v, 6) for v in r] for c, r in rounds.items()}, "baseline": BASELINE.label,
               "calls": {c.label: len(v) for c, v in times.items()}, "skipped": skipped,
               "artifact": str(artifact)[-120:], "load_s": round(load_s, 3),
               "probe_s": round(time.perf_counter() - t_start, 3), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -3,6 +3,8 @@
 Session options: full graph optimisation, sequential execution, one inter-op thread. ``threads=N``
 (1..max(64, 4 x CPUs)) sets the intra-op threads and ``spin=False`` makes idle ones sleep at once
 instead of spin-waiting for the next call (ONNX Runtime's ``session.intra_op.allow_spinning``).
+``threads=0`` leaves the thread pool to ONNX Runtime's own defaults, as a bare ``InferenceSession`` has
+it: one intra-op thread per physical core, pinned to the cores, spin-waiting (``session.threads`` is then 0).
 ``load(path)`` (backend ``auto``) measures which setting is fastest for the model on this machine
 (:mod:`runtimes.autotune`). Without a measurement the intra-op threads follow the model's size: one
 thread for small models (the conservative choice on a busy machine: thread hand-off and spinning
@@ -55,7 +57,7 @@ class OnnxRuntimeSession(Session):
         allow_nonfinite: bool = False,
     ) -> None:
         if threads is not None:
-            threads = check_threads(threads)
+            threads = check_threads(threads, default="ONNX Runtime's own defaults")
         try:
             import onnxruntime as ort
         except ImportError:
@@ -66,8 +68,9 @@ class OnnxRuntimeSession(Session):
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.inter_op_num_threads = 1
-        opts.intra_op_num_threads = threads or default_threads(Path(artifact).stat().st_size)
+        if threads != 0:  # ONNX Runtime's defaults leave both pools alone (0: one thread per physical core, pinned)
+            opts.inter_op_num_threads = 1
+            opts.intra_op_num_threads = threads or default_threads(Path(artifact).stat().st_size)
         self.threads = opts.intra_op_num_threads
         if spin is not None:  # idle intra-op threads spin-wait for work (ORT's default) or sleep at once
             opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")

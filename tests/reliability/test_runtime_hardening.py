@@ -147,13 +147,28 @@ def test_out_of_memory_in_the_backend_is_a_resource_error(tmp_path, backend) -> 
 # --- threads ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 @pytest.mark.parametrize("threads", [0, -1, True, 2.5, "4", 65])
-def test_bad_thread_counts_are_refused_at_load(mlp_bundle, threads) -> None:
+def test_bad_thread_counts_are_refused_at_load(mlp_bundle, threads, backend) -> None:
     if threads == 65 and (os.cpu_count() or 1) * 4 >= 65:
         pytest.skip("65 threads are within the bound on this many CPUs")
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    elif threads == 0:
+        pytest.skip("0 is ONNX Runtime's defaults (test_onnxruntime_threads_0_is_its_own_defaults)")
     with pytest.raises(EdgeSDKError, match=r"threads must be an integer from 1 to \d+"):
-        runtimes.load(mlp_bundle, backend="onnxruntime", threads=threads)
-    assert runtimes.load(mlp_bundle, backend="onnxruntime", threads=2).threads == 2
+        runtimes.load(mlp_bundle, backend=backend, threads=threads)
+    assert runtimes.load(mlp_bundle, backend=backend, threads=2).threads == 2
+
+
+def test_onnxruntime_threads_0_is_its_own_defaults(mlp_bundle) -> None:
+    """threads=0 is what a bare InferenceSession runs with (the autotune baseline); the message says so."""
+    s = runtimes.load(mlp_bundle, backend="onnxruntime", threads=0)
+    assert s.threads == 0
+    x = np.random.default_rng(0).standard_normal((3, *s.inputs[0].shape[1:])).astype(np.float32)
+    np.testing.assert_allclose(s(x), runtimes.load(mlp_bundle, backend="onnxruntime", threads=1)(x), rtol=1e-6)
+    with pytest.raises(EdgeSDKError, match="or 0 for ONNX Runtime's own defaults, got -1"):
+        runtimes.load(mlp_bundle, backend="onnxruntime", threads=-1)
 
 
 def test_100000_threads_are_refused_at_once(mlp_bundle) -> None:

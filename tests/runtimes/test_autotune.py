@@ -24,15 +24,20 @@ def _entries(path) -> dict:
     return json.loads(path.read_text())["entries"]
 
 
-def test_first_load_probes_and_keeps_the_fastest(zoo_bundle, cache) -> None:
+def test_first_load_probes_and_keeps_the_defaults_unless_clearly_beaten(zoo_bundle, cache) -> None:
     s = runtimes.load(zoo_bundle("compact-cnn"))
     assert s.choice is not None and s.choice["by"] == "probe" and s.probe is not None
-    ms = s.probe["ms"]
-    labels = {c.label for c in autotune.candidates()}
-    assert {"onnxruntime 1 thread"} <= set(ms) <= labels
-    best = min(ms, key=ms.get)
+    ms, rounds = s.probe["ms"], s.probe["round_ms"]
+    labels = {c.label: c for c in autotune.candidates()}
+    assert {"onnxruntime 1 thread", "onnxruntime defaults"} <= set(ms) <= set(labels)
+    assert set(rounds) == set(ms) and all(len(r) == autotune.ROUNDS for r in rounds.values())
     chosen = autotune.Candidate(s.choice["backend"], s.choice["threads"], s.choice["spin"])
-    assert chosen.label == best and s.backend == chosen.backend
+    expected = autotune.ranking({labels[k]: v for k, v in ms.items()}, {labels[k]: v for k, v in rounds.items()})
+    assert chosen == expected[0] and s.backend == chosen.backend and s.probe["baseline"] == "onnxruntime defaults"
+    base = "onnxruntime defaults"
+    if chosen.label != base:  # a challenger: faster by the margin and in most rounds
+        assert ms[chosen.label] <= (1 - autotune.MARGIN) * ms[base]
+        assert sum(a < b for a, b in zip(rounds[chosen.label], rounds[base])) >= autotune.wins_needed(autotune.ROUNDS)
     assert s.threads == chosen.threads or chosen.threads is None
     assert "Conv" in s.probe["skipped"]["numpy"]  # the numpy backend refused the CNN at once
     assert all(2 + autotune.ROUNDS <= n <= 2 + autotune.MAX_CALLS for n in s.probe["calls"].values())  # bounded

@@ -79,7 +79,8 @@ def within_budget(bundle: Path, lib: str) -> tuple[bool, str]:
 
 def choice_text(sess: Any) -> str:
     c = sess.choice or {}
-    threads = f", {c['threads']} thread{'s' if c['threads'] > 1 else ''}" if c.get("threads") else ""
+    threads = ", its default threads" if c.get("threads") == 0 else \
+        f", {c['threads']} thread{'s' if c['threads'] > 1 else ''}" if c.get("threads") else ""
     spin = "" if c.get("spin") is None else ", spin" if c["spin"] else ", no spin"
     return f"{sess.backend}{threads}{spin}"
 
