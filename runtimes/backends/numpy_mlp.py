@@ -238,22 +238,23 @@ def _compile_node(op_type: str, ins: list[str], out: str, attrs: dict[str, Any],
                 return None
             b = consts[ins[2]]
             if relu and b.dtype == w.dtype and b.ndim <= 1:
+                # operators, not np.matmul(...)/np.add(..., out=): the least Python per call on a tiny MLP
                 def gemm_relu(env: dict[str, Any]) -> None:
-                    h = np.matmul(env[a], w)  # a fresh array: safe to update in place
-                    np.add(h, b, out=h)
+                    h = env[a] @ w  # a fresh array: safe to update in place
+                    h += b
                     env[out] = np.maximum(h, 0, out=h)
                 return gemm_relu
             if relu:
                 return None
 
             def gemm(env: dict[str, Any]) -> None:
-                env[out] = np.add(np.matmul(env[a], w), b)
+                env[out] = env[a] @ w + b
             return gemm
         if relu:
             return None
 
         def matmul(env: dict[str, Any]) -> None:
-            env[out] = np.matmul(env[a], w)
+            env[out] = env[a] @ w
         return matmul
     if op_type in _UFUNCS and len(ins) in (1, 2) and all(ins):
         f = _UFUNCS[op_type]
@@ -343,7 +344,7 @@ def _compile(plan: list[tuple[Op, list[str], list[str], dict[str, Any]]], consts
 def _l2_normalize(a: str, out: str, axes: tuple[int, ...] | None) -> Step:
     def l2_normalize(env: dict[str, Any]) -> None:
         x = env[a]
-        env[out] = np.divide(x, np.sqrt(np.add.reduce(x * x, axis=axes, keepdims=True)))
+        env[out] = x / np.sqrt(np.add.reduce(x * x, axis=axes, keepdims=True))
     return l2_normalize
 
 
