@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from importlib import util
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,15 @@ def median_latencies_ms(paths: dict[str, Path] | dict[str, Session], sample: np.
 
 
 def candidates_for(fp32: Path) -> list[str]:
+    """The precisions ``auto`` builds: dynamic INT8 for MLP-like graphs (no Conv: it needs no calibration),
+    ``int8-openvino`` for the others where OpenVINO is installed (models that small run on numpy or ONNX
+    Runtime, never OpenVINO: runtimes.autotune)."""
     ops = {n.op_type for n in onnx.load(str(fp32)).graph.node}
     out = ["fp32", "fp16", "int8", "int8-cpu"]
-    if "Conv" not in ops:  # MLP-like graphs: dynamic quantization needs no calibration
+    if "Conv" not in ops:
         out.append("int8-dynamic")
+    elif util.find_spec("openvino") is not None:
+        out.append("int8-openvino")
     return out
 
 

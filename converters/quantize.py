@@ -8,6 +8,12 @@
   activations with zero points ("U8S8"), int8 per-channel weights, Q/DQ around every op it can
   quantize, so the QDQ groups fuse into QLinearConv/QLinearMatMul/... and data stay int8 between
   them. Faster on x86 and ARM CPUs; TensorRT cannot use it (zero points, uint8).
+* INT8 static for OpenVINO (``int8-openvino``): ``int8``'s symmetric placement, which OpenVINO's CPU plugin
+  runs as INT8 kernels, with 7-bit weights (reduce_range). On x86 CPUs without VNNI, OpenVINO's (oneDNN's)
+  U8S8/S8S8 kernels sum pairs of 8-bit products in 16 bits and saturate on full-range weights: on this
+  repo's AVX2 box care-s0's ``int8`` file scores 28.8 dB on its golden samples in ONNX Runtime and 13.7 dB in
+  OpenVINO; its ``int8-openvino`` file 26.4 and 26.6 dB (BENCHMARKS.md §9). With VNNI the 8th bit would be
+  safe: the 7-bit range costs some accuracy there (about 2 dB on care-s0) and no speed.
 * INT8 dynamic: onnxruntime's dynamic quantization (weights int8, activations quantized at run
   time) — the natural choice for MLPs. ONNX Runtime's DynamicQuantizeLinear computes one scale per
   activation tensor per call, i.e. over the whole batch: a sample's outputs depend (slightly) on the
@@ -47,6 +53,7 @@ PERCENTILE = 99.99
 # recommended placement for explicit quantization. Element-wise ops, pooling and activations
 # between them run on the dequantized values, and TensorRT fuses them into the INT8 kernels.
 QDQ_OPS = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
+INT8_TARGETS = ("tensorrt", "cpu", "openvino")  # the precision table's int8_target values
 DYNAMIC_NOTE = ("int8-dynamic quantizes activations at run time with one scale per tensor per call, so a "
                 "sample's outputs depend slightly on the other samples in its batch; run batch 1 for "
                 "reproducible per-sample outputs")
@@ -120,7 +127,8 @@ def quantize_int8_static(
 ) -> dict[str, Any]:
     """Static INT8 QDQ. ``target="tensorrt"`` (precision ``int8``): symmetric int8, zero points 0, Q/DQ on
     compute-layer inputs. ``target="cpu"`` (precision ``int8-cpu``): ONNX Runtime's CPU recipe, uint8
-    activations with zero points and every quantizable op in QDQ. ``exclude_nodes`` (names in the
+    activations with zero points and every quantizable op in QDQ. ``target="openvino"`` (``int8-openvino``):
+    the tensorrt placement with 7-bit weights. ``exclude_nodes`` (names in the
     pre-processed graph, see :func:`preprocessed`) stay in float. Returns the calibration summary."""
     with preprocessed(fp32_path) as pre:
         return quantize_preprocessed(pre, out_path, samples, input_name=input_name, method=method,
@@ -220,12 +228,13 @@ def quantize_preprocessed(
 
     if method not in CALIB_METHODS:
         raise EdgeSDKError(f"unknown calibration method {method!r}; choose one of {', '.join(CALIB_METHODS)}")
-    if target not in ("tensorrt", "cpu"):
-        raise EdgeSDKError(f"unknown INT8 target {target!r}; choose tensorrt or cpu")
+    if target not in INT8_TARGETS:
+        raise EdgeSDKError(f"unknown INT8 target {target!r}; choose one of {', '.join(INT8_TARGETS)}")
     if len(samples) == 0:
         raise EdgeSDKError("INT8 calibration needs at least one sample")
     cpu = target == "cpu"
-    # tensorrt: QuantizeBias=False keeps biases float: TensorRT's parser rejects int32 biases behind a
+    seven_bit = target != "tensorrt"  # reduce_range: CPUs without VNNI saturate on full-range weights
+    # tensorrt and openvino: QuantizeBias=False keeps biases float: TensorRT's parser rejects int32 biases behind a
     # DequantizeLinear (onnx-tensorrt#850), and it fuses float biases into INT8 convs itself.
     # cpu: ONNX Runtime's defaults (int32 biases, all registered op types, outputs quantized) plus 7-bit
     # weights (reduce_range), as ONNX Runtime's docs advise for U8S8 on x86-64: its fused U8S8 kernels can
@@ -248,12 +257,12 @@ def quantize_preprocessed(
                 activation_type=QuantType.QUInt8 if cpu else QuantType.QInt8, weight_type=QuantType.QInt8,
                 calibrate_method=calib, nodes_to_exclude=list(exclude_nodes) or None, extra_options=extra,
                 op_types_to_quantize=None if cpu else QDQ_OPS, calibration_providers=["CPUExecutionProvider"],
-                reduce_range=cpu,
+                reduce_range=seven_bit,
             )
     return {
         "method": method, "samples": int(len(samples)), "per_channel": per_channel, "symmetric": not cpu,
         "activation_type": "uint8" if cpu else "int8", "weight_type": "int8", "format": "QDQ", "target": target,
-        "reduce_range": cpu, "excluded_nodes": list(exclude_nodes),
+        "reduce_range": seven_bit, "excluded_nodes": list(exclude_nodes),
         **({"percentile": PERCENTILE} if method == "percentile" else {}),
         **({"entropy_bins": ENTROPY_BINS} if method == "entropy" else {}),
     }

@@ -18,7 +18,9 @@ class Precision:
     build: str  # "copy" | "fp16" | "int8-static" | "int8-dynamic"
     help: str
     calibration: bool = False  # needs calibration samples
-    int8_target: str | None = None  # for int8-static: "tensorrt" (symmetric, TensorRT placement) or "cpu"
+    # for int8-static: "tensorrt" (symmetric, TensorRT placement), "cpu" (ONNX Runtime's CPU recipe) or "openvino"
+    # (TensorRT's placement with 7-bit weights)
+    int8_target: str | None = None
     # budgets (drop of the task metric vs PyTorch FP32): top-1 pp, mean angular error deg, output SQNR dB (minimum)
     top1_pp: float = 0.5
     angle_deg: float = 0.15
@@ -42,6 +44,11 @@ TABLE: dict[str, Precision] = {p.name: p for p in (
               "activations with zero points, int8 per-channel weights, every quantizable op in QDQ",
               calibration=True, int8_target="cpu", mixed=True,
               tensorrt="uint8 activations with zero points: ONNX Runtime's CPU format"),
+    Precision("int8-openvino", "int8-static", "static INT8 for OpenVINO on CPUs: symmetric QDQ on compute-layer "
+              "inputs (TensorRT's placement, which OpenVINO's CPU plugin runs as INT8 kernels) with 7-bit weights: "
+              "x86 CPUs without VNNI saturate full-range INT8 weights in OpenVINO's kernels",
+              calibration=True, int8_target="openvino", mixed=True,
+              tensorrt="7-bit weights for CPUs without VNNI: export int8 for TensorRT"),
     Precision("int8-dynamic", "int8-dynamic", "weights INT8 (7-bit range: x86 CPUs without VNNI saturate on full-range "
               "U8S8), activations quantized at run time (good for MLPs)",
               mixed=True, tensorrt="activations quantized at run time: an ONNX Runtime op"),

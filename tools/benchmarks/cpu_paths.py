@@ -27,7 +27,7 @@ from edge_sdk.bundles import resolve_bundle
 THREADS = (1, 2)
 PAIRS = 61  # paired rounds of section 8
 SETTLE_BEFORE_PROBE_S = 1.0
-FORMATS = ("fp32", "int8", "int8-cpu")
+FORMATS = ("fp32", "int8", "int8-cpu", "int8-openvino")
 
 
 @contextmanager
