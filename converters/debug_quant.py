@@ -28,7 +28,7 @@ from converters import quantize as q
 from converters.data import export_data
 from converters.parity import sqnr_db
 from edge_sdk.errors import EdgeSDKError
-from runtimes.precisions import get
+from runtimes.precisions import STATIC_INT8, get
 
 
 class _Batches:
@@ -138,8 +138,8 @@ def debug_quant(
     precision = precision or "int8"
     p = get(precision)
     if not p.calibration:
-        raise EdgeSDKError(f"debug-quant compares static INT8 (int8, int8-cpu) with FP32, not {precision}; "
-                           "pass --precision int8 or int8-cpu")
+        raise EdgeSDKError(f"debug-quant compares static INT8 ({', '.join(STATIC_INT8)}) with FP32, not {precision}; "
+                           f"pass --precision {' or '.join(STATIC_INT8)}")
     method = calib_method or "minmax"
     evalset, calib = export_data(src, calibration=calibration, calib_count=calib_count, data=data)  # export's rule
     if evalset.note:
