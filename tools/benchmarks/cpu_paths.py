@@ -26,6 +26,7 @@ from edge_sdk.bundles import resolve_bundle
 
 THREADS = (1, 2)
 PAIRS = 61  # paired rounds of section 8
+PAIRS_9 = 15  # paired rounds of each section-9 target (0.2 s blocks of care-s0: about 8 s each)
 SETTLE_BEFORE_PROBE_S = 1.0
 FORMATS = ("fp32", "int8", "int8-cpu", "int8-openvino")
 
@@ -165,16 +166,20 @@ def cmp_care_paths() -> Section:
     # --precision auto keeps the fastest bundle within budget, timing each on the backend load() picks for it
     kept = min((p for p in FORMATS if within[("ort", p)][0]), key=lambda p: t[f"auto {p}"])
     fastest = min(ok, key=lambda k: ok[k])
-    ratio = t[f"auto {kept}"] / ok[fastest]
-    s.check(f"runtime on `{kept}` (auto) / fastest path within budget ({fastest})", ratio, "≤ 1.1×", ratio <= 1.1,
+    # the sweep above finds the contenders; each target's ratio is then measured in paired rounds (as in section
+    # 8): two medians taken 20 contenders apart drift by 10-20 % on this machine, a pair measured back to back not
+    ratio, q1, q3, _ = paired_ratio(fns[f"auto {kept}"], fns[fastest], rounds=PAIRS_9, block_s=0.2)
+    s.check(f"runtime on `{kept}` (auto) / fastest path within budget ({fastest}) (median of {PAIRS_9} paired "
+            f"rounds; middle half {q1:.2f}–{q3:.2f})", ratio, "≤ 1.1×", ratio <= 1.1,
             why="see the rows: the probe chose under this run's load")
     int8 = {k: v for k, v in ok.items() if k.split()[1] != "fp32"}
     if int8:
         best8 = min(int8, key=lambda k: int8[k])
         threads = best8.split()[2]
-        speedup = paths[f"ort fp32 {threads}"] / int8[best8]
-        s.check(f"ONNX Runtime FP32 / fastest INT8 within budget ({best8}), {threads} thread(s)", speedup, "≥ 1.5×",
-                speedup >= 1.5, why="see section 10")
+        speedup, q1, q3, _ = paired_ratio(fns[f"ort fp32 {threads}"], fns[best8], rounds=PAIRS_9, block_s=0.2)
+        s.check(f"ONNX Runtime FP32 / fastest INT8 within budget ({best8}), {threads} thread(s) (median of {PAIRS_9} "
+                f"paired rounds; middle half {q1:.2f}–{q3:.2f})", speedup, "≥ 1.5×", speedup >= 1.5,
+                why="see section 10")
     s.notes.append("Accuracy of each path on the bundle's golden samples (`runtimes.check`, the bundle's budget): "
                    + "; ".join(f"{label[lib]} `{p}` {'within' if good else 'OUTSIDE'} ({why})"
                                for (lib, p), (good, why) in within.items()) + ".")
