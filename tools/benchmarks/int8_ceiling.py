@@ -89,13 +89,16 @@ def ceiling(fp32: dict[str, float], int8: dict[str, float]) -> tuple[float, floa
     return s, f, 1.0 / ((1.0 - f) + f / s)
 
 
+INT8 = ("int8", "int8-cpu", "int8-openvino")
+
+
 def cmp_int8_ceiling() -> Section:
     from runtimes.cpuinfo import int8_support
 
     isa = int8_support()
     s = Section(10, "What INT8 can gain on this CPU: care-s0's quantized layers, FP32 vs INT8, 1 thread",
                 "shown (explains section 9's INT8 target on this machine)", short="INT8 ceiling on this CPU")
-    bundles = {p: resolve_bundle("care-s0", p) / "model.onnx" for p in ("fp32", "int8", "int8-cpu")}
+    bundles = {p: resolve_bundle("care-s0", p) / "model.onnx" for p in ("fp32", *INT8)}
     libs = {"ONNX Runtime": ("ort", ort_layers), "OpenVINO": ("ov", ov_layers)}
     best, best_what = 0.0, "none"
     for lib, (short, measure) in libs.items():
@@ -103,7 +106,7 @@ def cmp_int8_ceiling() -> Section:
         for p, v in t.items():
             s.rows.append([f"{lib} `{p}`: quantized layers (conv, matmul) / the rest, per inference",
                            f"{fmt_t(v['quantized'])} / {fmt_t(v['other'])}"])
-        for p in ("int8", "int8-cpu"):
+        for p in INT8:
             k, f, c = ceiling(t["fp32"], t[p])
             good, why = within_budget(bundles[p].parent, short)
             if good and c > best:
@@ -111,7 +114,8 @@ def cmp_int8_ceiling() -> Section:
             budget = "" if good else f"; OUTSIDE the accuracy budget: {why}"
             s.check(f"{lib} `{p}`: quantized layers FP32 / INT8 (kernel speed-up s; FP32 share f = {f:.0%}{budget})",
                     k, "shown", None)
-            s.check(f"{lib} `{p}`: whole-model INT8 ceiling 1 / ((1 - f) + f / s)", c, "≥ 1.5× needed", c >= 1.5)
+            s.check(f"{lib} `{p}`: whole-model INT8 ceiling 1 / ((1 - f) + f / s), against {lib} FP32", c, "shown",
+                    None)
     s.notes.append(
         f"This CPU: SIMD {isa['vector'] or 'unknown'}, INT8 dot-product instructions: {isa['int8_dot'] or 'unknown'} "
         "(`runtimes.cpuinfo.int8_support`, also in `edge-sdk doctor`). Per-layer times come from the libraries' "
@@ -120,11 +124,12 @@ def cmp_int8_ceiling() -> Section:
         "the ones to quote, these are for the split. *the rest* of an INT8 model includes its quantize / "
         "dequantize work.")
     s.notes.append(
-        f"The best ceiling of a path within the accuracy budget is {best:.2f}× ({best_what}): section 9's target of "
-        "≥ 1.5× for the fastest INT8 path within budget "
-        + ("cannot be reached on this CPU, whatever the runtime does, because its INT8 convolution kernels are "
-           "not enough faster than its FP32 ones" if best < 1.5 else "is within reach of the kernels on this CPU")
-        + ". The issue's figures (OpenVINO INT8 1.85× ONNX Runtime FP32 at 2 threads) were taken on a CPU with "
-        "AVX-512 VNNI; on such a CPU, or an Arm core with SDOT (Jetson Orin's Cortex-A78AE), re-run "
-        "`python tools/benchmark_compare.py --only care-paths int8-ceiling`.")
+        f"The best ceiling of a path within the accuracy budget is {best:.2f}× ({best_what}), against the same "
+        "library's FP32. Section 9's target compares with ONNX Runtime FP32, which OpenVINO's FP32 already beats, "
+        "so an OpenVINO INT8 path can clear 1.5× there with a lower ceiling here. ONNX Runtime's INT8 kernels "
+        "gain little over its FP32 ones on a CPU without INT8 dot-product instructions; OpenVINO's gain more, "
+        "and run `int8` outside the budget here (its kernels saturate on full-range weights without VNNI), "
+        "`int8-openvino` (7-bit weights) within it. The issue's figures (OpenVINO INT8 1.85× ONNX Runtime FP32 at "
+        "2 threads) were taken on a CPU with AVX-512 VNNI; on such a CPU, or an Arm core with SDOT (Jetson Orin's "
+        "Cortex-A78AE), re-run `python tools/benchmark_compare.py --only care-paths int8-ceiling`.")
     return s
