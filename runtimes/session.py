@@ -34,7 +34,7 @@ import functools
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -104,9 +104,13 @@ class TensorInfo:
         return cls(spec.name, tuple(spec.shape), spec.dtype)
 
 
-def _fast_rule(t: TensorInfo) -> tuple[np.dtype[Any], tuple[int | str, ...], int] | None:
-    """(dtype, the dims after the first, the first dim or 0 where it is symbolic) for Session._check's fast
-    path: inputs whose dims after the first are all static (the first may be symbolic: the batch)."""
+FastRule = tuple[np.dtype[Any], tuple[int | str, ...], int, Callable[[np.ndarray], bool] | None]
+
+
+def _fast_rule(t: TensorInfo) -> FastRule | None:
+    """(dtype, the dims after the first, the first dim or 0 where it is symbolic, the NaN/Inf check its dtype
+    needs or None) for Session._check's fast path: inputs whose dims after the first are all static (the first
+    may be symbolic: the batch)."""
     shape = tuple(t.shape)
     if not shape or len(_static_dims(shape[1:])) != len(shape) - 1:
         return None
@@ -115,7 +119,8 @@ def _fast_rule(t: TensorInfo) -> tuple[np.dtype[Any], tuple[int | str, ...], int
     except TypeError:
         return None
     first = shape[0]
-    return dtype, shape[1:], first if _is_static(first) else 0  # shape[1:] holds ints only (checked above)
+    finite = (_blas_finite if dtype in _BLAS_FLOATS else all_finite) if dtype.kind == "f" else None
+    return dtype, shape[1:], first if _is_static(first) else 0, finite  # shape[1:]: ints only (checked above)
 
 
 def raise_closed() -> NoReturn:
@@ -258,7 +263,7 @@ class Session:
             if (shape[1:] == rule[1] and len(shape) == len(rule[1]) + 1
                     and (shape[0] == rule[2] if rule[2] else 0 < shape[0] <= self.max_batch)
                     and value.flags.c_contiguous and value.nbytes <= self.max_input_bytes
-                    and (self.allow_nonfinite or value.dtype.kind != "f" or all_finite(value))):
+                    and (self.allow_nonfinite or rule[3] is None or rule[3](value))):
                 return value
         return self._check_slow(spec, value)
 
@@ -311,10 +316,14 @@ def all_finite(value: np.ndarray) -> bool:
     finite exactly when every element is, unless it overflows, and only then are the elements checked
     one by one (a few times faster than ``np.isfinite(x).all()`` on the inputs of one call)."""
     if value.dtype in _BLAS_FLOATS:
-        flat = value.reshape(-1)  # a view (callers pass C-contiguous arrays); ndarray.dot: the least code per call
-        if math.isfinite(flat.dot(flat)):
-            return True
+        return _blas_finite(value)
     return bool(np.isfinite(value).all())
+
+
+def _blas_finite(value: np.ndarray) -> bool:
+    """:func:`all_finite` for a C-contiguous float32/float64 array (the fast path knows its dtype already)."""
+    flat = value.reshape(-1)  # a view (callers pass C-contiguous arrays); ndarray.dot: the least code per call
+    return math.isfinite(flat.dot(flat)) or bool(np.isfinite(value).all())
 
 
 def _plain_array(spec: TensorInfo, value: Any) -> np.ndarray:
