@@ -185,4 +185,9 @@ def cmp_care_paths() -> Section:
                                for (lib, p), (good, why) in within.items()) + ".")
     for p, sess in auto.items():
         s.notes.append(probe_note(f"`care-s0-{p}`", sess))
+    s.notes.append("How auto decides (runtimes.autotune.decision): it keeps ONNX Runtime's own defaults unless another "
+                   "candidate is at least 5 % faster in median and faster in 4 of the probe's 5 interleaved rounds. "
+                   "A care-s0 round holds one or two calls of each candidate within the probe's 1 s budget, so a "
+                   "real lead of 20 % can fail the rounds test on a noisy machine; auto then runs what a bare "
+                   "`InferenceSession` would, never slower than it.")
     return s
