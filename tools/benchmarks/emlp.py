@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import Section, fmt_t, interleaved, torch_mod
+from benchmarks.harness import Section, fmt_t, interleaved, paired_ratio, torch_mod
 from edge_sdk.bundles import resolve_bundle
+
+PAIRS = 41  # paired rounds of each runtime / floor ratio
 
 
 def cmp_emlp() -> Section:
@@ -52,8 +54,13 @@ def cmp_emlp() -> Section:
               ["torch eager (inference_mode)", fmt_t(t["torch"])],
               ["bare `onnxruntime.InferenceSession.run` (no edge-sdk code: ORT's own per-call cost)",
                fmt_t(t["ort_raw"])]]
+    runtime = {"numpy": lambda: sess_np(x), "ort": lambda: sess_ort(x)}
     for name, label in (("numpy", "numpy backend"), ("ort", "onnxruntime backend")):
-        s.check(f"{label} / floor", t[name] / t["floor"], "≤ 1.5×", t[name] <= 1.5 * t["floor"])
+        # the ratio on the line is measured in paired rounds (as sections 8 and 9 do): this box's speed drifts
+        # by up to 2x between seconds (the floor alone: 12-30 us), which separate medians do not cancel
+        ratio, q1, q3, _ = paired_ratio(runtime[name], floor, rounds=PAIRS)
+        s.check(f"{label} / floor (median of {PAIRS} paired rounds; middle half {q1:.2f}–{q3:.2f})", ratio, "≤ 1.5×",
+                ratio <= 1.5)
         s.check(f"torch eager / {label}", t["torch"] / t[name], "≥ 2×", t["torch"] >= 2 * t[name])
     raw = t["ort_raw"] / t["floor"]
     s.notes.append("Both runtime calls include the Session's input checks (dtype, shape, NaN/Inf refusal). "
