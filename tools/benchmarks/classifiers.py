@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import Fn, Section, fmt_t, interleaved, torch_contenders, torch_mod, torch_rows
+from benchmarks.harness import Fn, Section, choice_text, fmt_t, interleaved, torch_contenders, torch_mod, torch_rows
 from edge_sdk.bundles import resolve_bundle
 
 
@@ -33,7 +33,8 @@ def cmp_compact_cnn() -> Section:
     return s
 
 
-INT8_LABELS = {"int8": "INT8, TensorRT-ready QDQ (`int8`)", "int8-cpu": "INT8, ONNX Runtime's CPU format (`int8-cpu`)"}
+INT8_LABELS = {"int8": "INT8, TensorRT-ready QDQ (`int8`)", "int8-cpu": "INT8, ONNX Runtime's CPU format (`int8-cpu`)",
+               "int8-openvino": "INT8 for OpenVINO (`int8-openvino`)"}
 
 
 def ort_cpu_op_counts(model: Path) -> Counter[str]:
@@ -67,10 +68,9 @@ def cmp_care() -> Section:
     t = interleaved({**torch_contenders(model, xt),
                      **{p: partial(sess, x) for p, sess in (*sessions.items(), *one_thread.items())}},
                     rounds=7, block_s=0.2)
-    threads = sessions["fp32"].threads
-    s.rows = torch_rows(t, "") + [[f"runtime FP32 ({sessions['fp32'].backend}, {threads} threads)", fmt_t(t["fp32"])]]
-    s.rows += [[f"runtime {label} ({sessions[p].backend}, {threads} threads)", fmt_t(t[p])]
-               for p, label in INT8_LABELS.items()]
+    threads = sessions["fp32"].threads or "default"  # 0: ONNX Runtime's own default threads
+    s.rows = torch_rows(t, "") + [[f"runtime FP32 ({choice_text(sessions['fp32'])})", fmt_t(t["fp32"])]]
+    s.rows += [[f"runtime {label} ({choice_text(sessions[p])})", fmt_t(t[p])] for p, label in INT8_LABELS.items()]
     s.rows += [["runtime FP32, 1 thread", fmt_t(t["fp32@1"])], [f"runtime {INT8_LABELS['int8-cpu']}, 1 thread",
                                                                  fmt_t(t["int8-cpu@1"])]]
     best_torch = min(t["torch"], t["torch1"])
@@ -78,11 +78,11 @@ def cmp_care() -> Section:
             best_torch >= 1.5 * t["fp32"])
     best = min(INT8_LABELS, key=lambda p: t[p])
     int8_faster = t[best] < t["fp32"]
-    s.check(f"runtime FP32 / fastest INT8 (`{best}`), the runtime's {threads} threads", t["fp32"] / t[best],
+    s.check(f"runtime FP32 / fastest INT8 (`{best}`, {choice_text(sessions[best])})", t["fp32"] / t[best],
             "> 1× (else auto picks FP32)", int8_faster, why="INT8 is not faster here: the rows and notes below")
     for p in INT8_LABELS:
         if p != best:
-            s.check(f"runtime FP32 / `{p}`, {threads} threads", t["fp32"] / t[p], "-", None)
+            s.check(f"runtime FP32 / `{p}` ({choice_text(sessions[p])})", t["fp32"] / t[p], "-", None)
     s.check("runtime FP32 / `int8-cpu`, 1 thread", t["fp32@1"] / t["int8-cpu@1"], "-", None)
     # The rule of --precision auto (converters.auto.choose_precision): the fastest candidate within
     # budget, latency by converters.auto.median_latencies_ms. Applied here to the built candidates.
@@ -105,7 +105,9 @@ def cmp_care() -> Section:
         f"thread and {t['fp32'] / t['int8-cpu']:.2f}× on the runtime's {threads}: more threads help FP32's "
         f"large convolutions ({t['fp32@1'] / t['fp32']:.2f}× from 1 to {threads}) more than the INT8 graph's many "
         f"short QLinear ops ({t['int8-cpu@1'] / t['int8-cpu']:.2f}×). Which wins depends on the machine and its "
-        "thread count, so `auto` measures on the machine it runs on instead of assuming INT8 wins.")
+        "thread count, so `auto` measures on the machine it runs on instead of assuming INT8 wins. "
+        "`int8-openvino` is built where OpenVINO is installed; `edge_sdk.load` runs it there when OpenVINO is "
+        "clearly faster and within budget on the golden samples (sections 9 and 10).")
     s.notes.append(
         "Why the two INT8 formats differ on a CPU: ONNX Runtime's CPU provider runs INT8 by fusing "
         "DequantizeLinear → op → QuantizeLinear groups into QLinear* kernels. `int8-cpu` quantizes every op it can, "

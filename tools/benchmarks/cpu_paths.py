@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import Fn, Section, fmt_t, interleaved, paired_ratio
+from benchmarks.harness import Fn, Section, choice_text, fmt_t, interleaved, paired_ratio
 from edge_sdk.bundles import resolve_bundle
 
 THREADS = (1, 2)
@@ -76,14 +76,6 @@ def within_budget(bundle: Path, lib: str) -> tuple[bool, str]:
 
     r = check(bundle, backend={"ort": "onnxruntime", "ov": "openvino"}[lib], threads=1)
     return r.passed, f"{r.metric['name']} {r.metric['device']:.3g} {r.metric['unit']} on {r.samples} samples"
-
-
-def choice_text(sess: Any) -> str:
-    c = sess.choice or {}
-    threads = ", its default threads" if c.get("threads") == 0 else \
-        f", {c['threads']} thread{'s' if c['threads'] > 1 else ''}" if c.get("threads") else ""
-    spin = "" if c.get("spin") is None else ", spin" if c["spin"] else ", no spin"
-    return f"{sess.backend}{threads}{spin}"
 
 
 def probe_note(name: str, sess: Any) -> str:

@@ -176,3 +176,12 @@ def torch_contenders(model: Any, xt: Any) -> dict[str, Fn]:
 def torch_rows(t: dict[str, float], suffix: str) -> list[list[str]]:
     return [[f"torch eager (inference_mode, default {TORCH_THREADS[0]} threads){suffix}", fmt_t(t["torch"])],
             [f"torch eager (inference_mode, 1 thread){suffix}", fmt_t(t["torch1"])]]
+
+
+def choice_text(sess: Any) -> str:
+    """How ``edge_sdk.load`` runs a session: backend, threads (ONNX Runtime's own defaults: 0), spin."""
+    c = sess.choice or {}
+    threads = ", its default threads" if c.get("threads") == 0 else \
+        f", {c['threads']} thread{'s' if c['threads'] > 1 else ''}" if c.get("threads") else ""
+    spin = "" if c.get("spin") is None else ", spin" if c["spin"] else ", no spin"
+    return f"{sess.backend}{threads}{spin}"
