@@ -21,7 +21,7 @@ from runtimes.engine_trust import cache_dir
 from runtimes.manifest import Manifest, sha256_file
 
 CACHE_FILE = "autotune.json"
-SCHEMA = "edge-sdk-autotune/1"
+SCHEMA = "edge-sdk-autotune/2"  # 2: decisions by runtimes.autotune.decision; /1 files (lowest median) are probed again
 MAX_ENTRIES = 512  # the newest decisions are kept
 MAX_FILE_BYTES = 1 << 20
 CHOICE_KEYS = ("backend", "threads", "spin")

@@ -85,7 +85,8 @@ def test_openvino_is_not_tried_for_fast_models(mlp_bundle, cache) -> None:
 @pytest.mark.parametrize("content", [
     b"\x00\xff not json",
     b"[" * 100_000,  # nesting deeper than the parser's recursion limit
-    b'{"schema": "edge-sdk-autotune/1", "entries": []}',
+    b'{"schema": "edge-sdk-autotune/2", "entries": []}',
+    b'{"schema": "edge-sdk-autotune/1", "entries": {}}',  # decided by the older rule: probed again
     b'{"schema": "someone-else/9", "entries": {}}',
     b" " * (autotune.MAX_FILE_BYTES + 1),
 ])
