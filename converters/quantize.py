@@ -41,7 +41,7 @@ import onnx
 from edge_sdk._io import atomic_path
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.training.common import progress
-from runtimes.precisions import CALIB_METHODS
+from runtimes.precisions import CALIB_METHODS, TABLE
 
 # Entropy (KL) calibration searches thresholds over a histogram: ONNX Runtime's quantize_static builds it with
 # 128 bins and 128 quantized bins, which leaves exactly one candidate (the full range, i.e. MinMax's scales).
@@ -53,7 +53,7 @@ PERCENTILE = 99.99
 # recommended placement for explicit quantization. Element-wise ops, pooling and activations
 # between them run on the dequantized values, and TensorRT fuses them into the INT8 kernels.
 QDQ_OPS = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
-INT8_TARGETS = ("tensorrt", "cpu", "openvino")  # the precision table's int8_target values
+INT8_TARGETS = tuple(dict.fromkeys(p.int8_target for p in TABLE.values() if p.int8_target))  # the table's
 DYNAMIC_NOTE = ("int8-dynamic quantizes activations at run time with one scale per tensor per call, so a "
                 "sample's outputs depend slightly on the other samples in its batch; run batch 1 for "
                 "reproducible per-sample outputs")

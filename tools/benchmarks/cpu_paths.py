@@ -23,12 +23,13 @@ import numpy as np
 
 from benchmarks.harness import Fn, Section, choice_text, fmt_t, interleaved, paired_ratio
 from edge_sdk.bundles import resolve_bundle
+from runtimes.precisions import STATIC_INT8
 
 THREADS = (1, 2)
 PAIRS = 61  # paired rounds of section 8
 PAIRS_9 = 15  # paired rounds of each section-9 target (0.2 s blocks of care-s0: about 8 s each)
 SETTLE_BEFORE_PROBE_S = 1.0
-FORMATS = ("fp32", "int8", "int8-cpu", "int8-openvino")
+FORMATS = ("fp32", *STATIC_INT8)  # every INT8 format in the precision table
 
 
 @contextmanager

@@ -26,6 +26,7 @@ import numpy as np
 from benchmarks.cpu_paths import within_budget
 from benchmarks.harness import Section, fmt_t
 from edge_sdk.bundles import resolve_bundle
+from runtimes.precisions import STATIC_INT8
 
 # layers INT8 quantizes (ONNX Runtime op types / OpenVINO node types), FP32 and INT8 forms
 ORT_QUANTIZED = {"Conv", "FusedConv", "MatMul", "FusedMatMul", "Gemm", "QLinearConv", "QLinearMatMul", "QGemm",
@@ -89,16 +90,13 @@ def ceiling(fp32: dict[str, float], int8: dict[str, float]) -> tuple[float, floa
     return s, f, 1.0 / ((1.0 - f) + f / s)
 
 
-INT8 = ("int8", "int8-cpu", "int8-openvino")
-
-
 def cmp_int8_ceiling() -> Section:
     from runtimes.cpuinfo import int8_support
 
     isa = int8_support()
     s = Section(10, "What INT8 can gain on this CPU: care-s0's quantized layers, FP32 vs INT8, 1 thread",
                 "shown (explains section 9's INT8 target on this machine)", short="INT8 ceiling on this CPU")
-    bundles = {p: resolve_bundle("care-s0", p) / "model.onnx" for p in ("fp32", *INT8)}
+    bundles = {p: resolve_bundle("care-s0", p) / "model.onnx" for p in ("fp32", *STATIC_INT8)}
     libs = {"ONNX Runtime": ("ort", ort_layers), "OpenVINO": ("ov", ov_layers)}
     best, best_what = 0.0, "none"
     for lib, (short, measure) in libs.items():
@@ -106,7 +104,7 @@ def cmp_int8_ceiling() -> Section:
         for p, v in t.items():
             s.rows.append([f"{lib} `{p}`: quantized layers (conv, matmul) / the rest, per inference",
                            f"{fmt_t(v['quantized'])} / {fmt_t(v['other'])}"])
-        for p in INT8:
+        for p in STATIC_INT8:
             k, f, c = ceiling(t["fp32"], t[p])
             good, why = within_budget(bundles[p].parent, short)
             if good and c > best:
