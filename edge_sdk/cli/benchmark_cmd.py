@@ -142,6 +142,8 @@ def _table(results: list[dict[str, Any]]) -> str:
 
 def choice_lines(results: list[dict[str, Any]]) -> list[str]:
     """How auto chose, per auto result: from the cache or by measuring, and the candidates' figures."""
+    from runtimes.autotune import Candidate  # here: the CLI's --help imports no numpy
+
     out = []
     for r in results:
         choice, probe = r.get("choice") or {}, r.get("probe") or {}
@@ -150,10 +152,8 @@ def choice_lines(results: list[dict[str, Any]]) -> list[str]:
         ms = probe.get("ms") or {}
         figures = ", ".join(f"{k} {v:.3f}" for k, v in sorted(ms.items(), key=lambda kv: kv[1]))
         how = "measured now" if choice["by"] == "probe" else "measured earlier, from the cache"
-        out.append(f"auto ({row_name(r)}): chose {r['backend']}"
-                   + (" with its own default threads" if choice.get("threads") == 0 else
-                      f" at {choice.get('threads')} threads" if choice.get("threads") else "")
-                   + f" ({how}; median ms: {figures})")
+        chosen = Candidate(r["backend"], choice.get("threads"), choice.get("spin")).label  # as doctor names it
+        out.append(f"auto ({row_name(r)}): chose {chosen} ({how}; median ms: {figures})")
         out += [f"  not used, although faster: {k}: {str(v)[:160]}" for k, v in (probe.get("skipped") or {}).items()
                 if "budget" in str(v) or "golden" in str(v)]  # the accuracy check turned it down
     return out

@@ -179,9 +179,8 @@ def torch_rows(t: dict[str, float], suffix: str) -> list[list[str]]:
 
 
 def choice_text(sess: Any) -> str:
-    """How ``edge_sdk.load`` runs a session: backend, threads (ONNX Runtime's own defaults: 0), spin."""
-    c = sess.choice or {}
-    threads = ", its default threads" if c.get("threads") == 0 else \
-        f", {c['threads']} thread{'s' if c['threads'] > 1 else ''}" if c.get("threads") else ""
-    spin = "" if c.get("spin") is None else ", spin" if c["spin"] else ", no spin"
-    return f"{sess.backend}{threads}{spin}"
+    """How ``edge_sdk.load`` runs a session, as the autotune cache and ``edge-sdk doctor`` name it."""
+    from runtimes.autotune import Candidate
+
+    c = sess.choice
+    return Candidate(c["backend"], c.get("threads"), c.get("spin")).label if c else str(sess.backend)
