@@ -153,7 +153,6 @@ def _probe(artifact: Path, key: str, cands: list[Candidate], load_one: Loader) -
     load_s = time.perf_counter() - t_start
     per_block = TIMING_BUDGET_S / (len(sessions) * ROUNDS)
     calls = {c: max(1, min(MAX_CALLS // ROUNDS, int(per_block / max(estimate[c], 1e-7)))) for c in sessions}
-    times = {c: list(first[c]) for c in sessions}
     blocks: dict[Candidate, list[list[float]]] = {c: [] for c in sessions}
     callers = {c: _caller(s, feed) for c, s in sessions.items()}
     for _ in range(ROUNDS):
@@ -161,7 +160,7 @@ def _probe(artifact: Path, key: str, cands: list[Candidate], load_one: Loader) -
             if estimate[c] < SETTLE_BELOW_S:
                 call()  # untimed: the previous candidate's threads stop spinning, this one's data comes back
             blocks[c].append(_time_calls(call, calls[c]))
-            times[c] += blocks[c][-1]
+    times = {c: first[c] + [t for b in blocks[c] for t in b] for c in sessions}
     medians = {c: statistics.median(v) * 1e3 for c, v in times.items()}
     rounds = {c: [m * 1e3 for m in round_medians(b)] for c, b in blocks.items()}
     reference = next(iter(sessions))
